@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "unet-ckpt",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "UNetCheckpoint", targets: ["UNetCheckpoint"]),
+        .executable(name: "unet-ckpt", targets: ["unet-ckpt"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C libraries from the system (Debian: libhdf5-dev, zlib1g-dev).
+        .systemLibrary(
+            name: "CHDF5", pkgConfig: "hdf5",
+            providers: [.apt(["libhdf5-dev"]), .brew(["hdf5"])]),
+        .systemLibrary(
+            name: "CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]),
+
+        // A small owning Swift layer over libhdf5.
+        .target(name: "HDF5", dependencies: ["CHDF5"]),
+
+        // The checkpoint library: architecture, tensors, schema, validation, migrations.
+        .target(name: "UNetCheckpoint", dependencies: ["HDF5", "CZlib"]),
+
+        // The command line.
+        .executableTarget(
+            name: "unet-ckpt",
+            dependencies: [
+                "UNetCheckpoint",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .target(name: "TestSupport", dependencies: ["UNetCheckpoint", "HDF5"], path: "Tests/TestSupport"),
+        .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
+        .testTarget(name: "UNetCheckpointTests", dependencies: ["UNetCheckpoint", "HDF5", "TestSupport"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["TestSupport"]),
+    ]
+)

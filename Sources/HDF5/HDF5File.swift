@@ -1,0 +1,61 @@
+import CHDF5
+
+/// An open HDF5 file. Closing happens when the last reference goes away, or explicitly with
+/// ``close()``, which reports failures (use it after writing).
+public final class HDF5File {
+    /// The path the file was opened or created at.
+    public let path: String
+    private var handle: Handle?
+
+    private init(path: String, id: hid_t) {
+        self.path = path
+        self.handle = Handle(id, close: H5Fclose)
+    }
+
+    /// Opens an existing file, read-only unless `writable`.
+    public static func open(_ path: String, writable: Bool = false) throws -> HDF5File {
+        HDF5Library.prepare()
+        if H5Fis_hdf5(path) <= 0 {
+            throw HDF5Error("open the file: it is not an HDF5 file or cannot be read", file: path)
+        }
+        let access = Handle.property(try checkID(H5Pcreate(chdf5_p_file_access()), "create file access properties"))
+        let id = H5Fopen(path, writable ? chdf5_acc_rdwr() : chdf5_acc_rdonly(), access.id)
+        return HDF5File(path: path, id: try checkID(id, "open the file", file: path))
+    }
+
+    /// Creates a new file; fails if one exists at `path`. Objects use the HDF5 1.8 file format,
+    /// which every HDF5 from 1.8 on reads, and which stores attributes of any size.
+    public static func create(_ path: String) throws -> HDF5File {
+        HDF5Library.prepare()
+        let access = Handle.property(try checkID(H5Pcreate(chdf5_p_file_access()), "create file access properties"))
+        try check(H5Pset_libver_bounds(access.id, H5F_LIBVER_V18, H5F_LIBVER_V18), "set the file format version")
+        // Closing must fail loudly if an object is still open rather than leave data unwritten.
+        try check(H5Pset_fclose_degree(access.id, H5F_CLOSE_SEMI), "set the close policy")
+        let id = H5Fcreate(path, chdf5_acc_excl(), chdf5_p_default(), access.id)
+        return HDF5File(path: path, id: try checkID(id, "create the file", file: path))
+    }
+
+    /// The root group `/`.
+    public func root() throws -> HDF5Group {
+        try HDF5Group.open(in: try fileID(), name: "/", file: path, displayPath: "/")
+    }
+
+    /// Flushes and closes the file, reporting any failure. Later use of the file throws.
+    public func close() throws {
+        guard let handle else { return }
+        HDF5Library.prepare()
+        try check(H5Fflush(handle.id, H5F_SCOPE_GLOBAL), "flush the file", file: path)
+        self.handle = nil
+        if handle.close() < 0 { throw HDF5Error.fromStack("close the file", file: path) }
+    }
+
+    private func fileID() throws -> hid_t {
+        guard let handle else { throw HDF5Error("use the file after it was closed", file: path) }
+        return handle.id
+    }
+
+    /// How many HDF5 objects (files, groups, datasets, types, attributes) are open in this process.
+    public static var openObjectCount: Int {
+        Int(H5Fget_obj_count(hid_t(chdf5_obj_all()), chdf5_obj_all()))
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+
+/// Writes a file so that readers see either the old file or the complete new one, never a part:
+/// the content goes to a temporary file beside the destination, which is closed, synced to disk
+/// and renamed over the destination; the directory is synced too. On any failure the temporary
+/// file is removed and the destination is untouched.
+enum AtomicFile {
+    /// The prefix of the temporary files, so that leftovers of a killed process can be recognised.
+    static let temporaryPrefix = ".unet-ckpt-tmp-"
+
+    /// Calls `produce` with a fresh temporary path (nothing exists there yet) and then moves the
+    /// file it made to `destination`.
+    static func write(to destination: String, _ produce: (String) throws -> Void) throws {
+        let url = URL(fileURLWithPath: destination)
+        let directory = url.deletingLastPathComponent().path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw CheckpointError(.io, file: destination, "cannot write: the directory \(directory) does not exist")
+        }
+        guard access(directory, W_OK) == 0 else {
+            throw CheckpointError(.io, file: destination, "cannot write: \(systemError()) (directory \(directory))")
+        }
+        let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        let temporary = directory + "/" + temporaryPrefix + "\(getpid())-\(suffix)-" + url.lastPathComponent
+        do {
+            try produce(temporary)
+            try syncFile(temporary, destination: destination)
+            guard rename(temporary, destination) == 0 else {
+                throw CheckpointError(.io, file: destination, "cannot move the new file into place: \(systemError())")
+            }
+            try syncFile(directory, destination: destination)
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+    }
+
+    private static func syncFile(_ path: String, destination: String) throws {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else {
+            throw CheckpointError(.io, file: destination, "cannot sync \(path) to disk: \(systemError())")
+        }
+        defer { close(descriptor) }
+        guard fsync(descriptor) == 0 else {
+            throw CheckpointError(.io, file: destination, "cannot sync \(path) to disk: \(systemError())")
+        }
+    }
+
+    private static func systemError() -> String { String(cString: strerror(errno)) }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import HDF5
+
+/// How a checkpoint is written.
+public struct WriteOptions: Sendable {
+    /// How tensor data is stored.
+    public enum Storage: Sendable, Equatable {
+        /// One contiguous block per tensor: the fastest to read, mappable (the default).
+        case contiguous
+        /// Chunks of about 1 MiB with the shuffle and gzip filters at `level` (1-9).
+        case compressed(level: Int)
+    }
+
+    public var storage: Storage
+    /// The schema version to write; see ``SchemaVersion/writable``.
+    public var schemaVersion: SchemaVersion
+    /// Recorded as `metadata.writer.written_at`; nil records no time (for reproducible files).
+    public var writtenAt: Date?
+
+    public init(storage: Storage = .contiguous, schemaVersion: SchemaVersion = .current, writtenAt: Date? = Date()) {
+        self.storage = storage
+        self.schemaVersion = schemaVersion
+        self.writtenAt = writtenAt
+    }
+}
+
+extension Checkpoint {
+    /// Writes the checkpoint to `path` atomically (docs/format.md): an existing file there is
+    /// replaced only once the new one is complete and on disk.
+    /// - Returns: what the chosen schema version could not hold (empty for the current version).
+    @discardableResult
+    public func write(to path: String, options: WriteOptions = WriteOptions()) throws -> [String] {
+        let losses = try SchemaMigrations.lossesWriting(self, as: options.schemaVersion)
+        if case .compressed(let level) = options.storage, !(1...9).contains(level) {
+            throw CheckpointError(.invalidArgument, file: path, "gzip level \(level) is outside 1-9")
+        }
+        try AtomicFile.write(to: path) { temporary in
+            try withHDF5Errors(file: path, "cannot write the checkpoint") {
+                let file = try HDF5File.create(temporary)
+                try writeContents(into: file, options: options)
+                try file.close()
+            }
+        }
+        return losses
+    }
+
+    private func writeContents(into file: HDF5File, options: WriteOptions) throws {
+        var metadata = self.metadata
+        metadata.writer = CheckpointMetadata.Writer(
+            tool: UNetCheckpointLibrary.formatName, version: UNetCheckpointLibrary.version,
+            writtenAt: options.writtenAt.map { ISO8601DateFormatter().string(from: $0) })
+        let root = try file.root()
+        try root.setAttribute("format", string: UNetCheckpointLibrary.formatName)
+        try root.setAttribute("schema_version", string: options.schemaVersion.description)
+        try root.setAttribute("architecture", string: try CanonicalJSON.string(architecture))
+        try root.setAttribute("metadata", string: try CanonicalJSON.string(metadata))
+        for (spec, tensor) in orderedTensors {
+            try Self.writeTensor(tensor, at: spec.datasetPath, layout: spec.layout, in: root, storage: options.storage)
+        }
+        for (layer, count) in normCounters {
+            let group = try root.group(String(TensorSpec.datasetPath(forKey: layer).dropFirst()))
+            try group.setAttribute("num_batches_tracked", int64: count)
+        }
+        if let probe {
+            let group = try root.createGroup("probe")
+            try group.setAttribute("rtol", double: probe.relativeTolerance)
+            try group.setAttribute("atol", double: probe.absoluteTolerance)
+            try Self.writeTensor(probe.input, at: "/probe/input", layout: nil, in: root, storage: options.storage)
+            try Self.writeTensor(probe.output, at: "/probe/output", layout: nil, in: root, storage: options.storage)
+        }
+    }
+
+    private static func writeTensor(
+        _ tensor: Tensor, at path: String, layout: TensorLayout?, in root: HDF5Group, storage: WriteOptions.Storage
+    ) throws {
+        let dataset = try root.createDataset(
+            String(path.dropFirst()), type: tensor.dtype.hdf5ElementType, shape: tensor.shape,
+            storage: hdf5Storage(for: tensor, storage))
+        try tensor.withUnsafeBytes { try dataset.write($0) }
+        try dataset.setAttribute("dtype", string: tensor.dtype.rawValue)
+        if let layout { try dataset.setAttribute("layout", string: layout.rawValue) }
+        try dataset.setAttribute("crc32", uint32: tensor.crc32)
+    }
+
+    /// Chunks of whole rows along the first axis, about 1 MiB each.
+    private static func hdf5Storage(for tensor: Tensor, _ storage: WriteOptions.Storage) -> HDF5Storage {
+        guard case .compressed(let level) = storage, let rows = tensor.shape.first, rows > 0 else { return .contiguous }
+        let rowBytes = max(1, tensor.byteCount / rows)
+        let rowsPerChunk = max(1, min(rows, (1 << 20) / rowBytes))
+        return .chunked(chunk: [rowsPerChunk] + tensor.shape.dropFirst(), gzipLevel: level)
+    }
+}
+
+extension DType {
+    /// How the element type is stored in HDF5 (bfloat16 as its 16-bit patterns).
+    var hdf5ElementType: HDF5ElementType {
+        switch self {
+        case .float32: .float32
+        case .float16: .float16
+        case .bfloat16: .uint16
+        }
+    }
+}
+
+/// JSON with sorted keys and no escaped slashes, so equal content gives equal bytes.
+enum CanonicalJSON {
+    static func string<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}

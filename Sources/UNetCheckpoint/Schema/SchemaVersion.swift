@@ -1,0 +1,42 @@
+/// A schema version, `MAJOR.MINOR` (docs/format.md §8).
+public struct SchemaVersion: Comparable, Hashable, Sendable, CustomStringConvertible, Codable {
+    public let major: Int
+    public let minor: Int
+
+    public init(major: Int, minor: Int) {
+        self.major = major
+        self.minor = minor
+    }
+
+    /// Parses `"1.0"`; nil for anything else.
+    public init?(_ text: String) {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.count <= 6 && $0.allSatisfy(\.isASCII) }),
+            let major = Int(parts[0]), let minor = Int(parts[1]), major >= 0, minor >= 0
+        else { return nil }
+        self.init(major: major, minor: minor)
+    }
+
+    /// The version this library writes by default and reads natively.
+    public static let current = SchemaVersion(major: 1, minor: 0)
+
+    /// Every version this library can write.
+    public static let writable: [SchemaVersion] = [current]
+
+    public var description: String { "\(major).\(minor)" }
+
+    public static func < (a: SchemaVersion, b: SchemaVersion) -> Bool { (a.major, a.minor) < (b.major, b.minor) }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let version = SchemaVersion(text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad version \(text)"))
+        }
+        self = version
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}

@@ -1,0 +1,101 @@
+/// A dense tensor of float32, float16 or bfloat16 values in C (row-major) order.
+///
+/// 16-bit values are kept as their bit patterns, so reading and writing them is lossless and
+/// `==` compares bits.
+public struct Tensor: Sendable, Equatable {
+    /// The element storage: float32 values, or 16-bit patterns.
+    public enum Storage: Sendable, Equatable {
+        case float32([Float])
+        case float16([UInt16])
+        case bfloat16([UInt16])
+    }
+
+    /// The extent, outermost first.
+    public let shape: [Int]
+    public let storage: Storage
+
+    /// Wraps storage; its element count must equal the shape's product.
+    public init(shape: [Int], storage: Storage) {
+        let count = shape.reduce(1, *)
+        switch storage {
+        case .float32(let values): precondition(values.count == count, "\(values.count) values for shape \(shape)")
+        case .float16(let bits), .bfloat16(let bits):
+            precondition(bits.count == count, "\(bits.count) values for shape \(shape)")
+        }
+        self.shape = shape
+        self.storage = storage
+    }
+
+    /// A float32 tensor.
+    public init(shape: [Int], values: [Float]) { self.init(shape: shape, storage: .float32(values)) }
+
+    public var dtype: DType {
+        switch storage {
+        case .float32: .float32
+        case .float16: .float16
+        case .bfloat16: .bfloat16
+        }
+    }
+
+    /// The number of elements.
+    public var elementCount: Int { shape.reduce(1, *) }
+
+    /// The size of the stored elements in bytes.
+    public var byteCount: Int { elementCount * dtype.size }
+
+    /// The values as float32 (exact for every stored type).
+    public func floatValues() -> [Float] {
+        switch storage {
+        case .float32(let values): return values
+        case .float16(let bits): return bits.map(FloatConversion.float32(fromHalf:))
+        case .bfloat16(let bits): return bits.map(FloatConversion.float32(fromBFloat16:))
+        }
+    }
+
+    /// The tensor in another element type, rounding to nearest even when narrowing.
+    public func converted(to dtype: DType) -> Tensor {
+        if dtype == self.dtype { return self }
+        let values = floatValues()
+        switch dtype {
+        case .float32: return Tensor(shape: shape, values: values)
+        case .float16: return Tensor(shape: shape, storage: .float16(values.map(FloatConversion.half(from:))))
+        case .bfloat16: return Tensor(shape: shape, storage: .bfloat16(values.map(FloatConversion.bfloat16(from:))))
+        }
+    }
+
+    /// Calls `body` with the stored elements as little-endian bytes (the host is little-endian).
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        switch storage {
+        case .float32(let values): return try values.withUnsafeBytes(body)
+        case .float16(let bits), .bfloat16(let bits): return try bits.withUnsafeBytes(body)
+        }
+    }
+
+    /// The CRC-32 of the stored bytes (docs/format.md §5).
+    public var crc32: UInt32 { withUnsafeBytes(CRC32.checksum) }
+
+    /// Reads a tensor of `dtype` and `shape` by letting `fill` write its bytes exactly once.
+    static func reading(
+        dtype: DType, shape: [Int], fill: (UnsafeMutableRawBufferPointer) throws -> Void
+    ) rethrows -> Tensor {
+        let count = shape.reduce(1, *)
+        switch dtype {
+        case .float32:
+            let values = try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                try fill(UnsafeMutableRawBufferPointer(buffer))
+                initialized = count
+            }
+            return Tensor(shape: shape, storage: .float32(values))
+        case .float16, .bfloat16:
+            let bits = try [UInt16](unsafeUninitializedCapacity: count) { buffer, initialized in
+                try fill(UnsafeMutableRawBufferPointer(buffer))
+                initialized = count
+            }
+            return Tensor(shape: shape, storage: dtype == .float16 ? .float16(bits) : .bfloat16(bits))
+        }
+    }
+}
+
+#if _endian(big)
+#error("unet-ckpt assumes a little-endian host: checkpoints are little-endian and are read without swapping")
+#endif

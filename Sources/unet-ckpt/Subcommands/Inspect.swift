@@ -1,0 +1,171 @@
+import ArgumentParser
+import UNetCheckpoint
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Summarise a checkpoint: architecture, levels, tensors, sizes and metadata.",
+        discussion: "Without --stats no tensor data is read. --json prints the document described in docs/cli.md.")
+
+    @Argument(help: "The checkpoint file.")
+    var file: String
+
+    @Flag(help: "Read every tensor: add min, max, mean, std and NaN/Inf counts, and check checksums.")
+    var stats = false
+
+    @Flag(help: "Print one JSON document instead of text.")
+    var json = false
+
+    @OptionGroup var options: CommonOptions
+
+    func run() throws {
+        try reportingErrors(options) {
+            let checkpoint = try CheckpointFile(path: file)
+            let summary = try CheckpointSummary(checkpoint, statistics: stats)
+            if json {
+                try JSONOutput.print(summary)
+            } else {
+                print(SummaryText(summary, statistics: stats).render())
+                for warning in summary.warnings { printWarning(warning) }
+            }
+            if stats, summary.tensors.contains(where: { $0.checksum == "mismatch" }) {
+                throw CheckpointError(.checksumMismatch, file: file, "some tensors do not match their checksum (see the table)")
+            }
+        }
+    }
+}
+
+/// The human rendering of a ``CheckpointSummary``.
+struct SummaryText {
+    let summary: CheckpointSummary
+    let statistics: Bool
+
+    init(_ summary: CheckpointSummary, statistics: Bool) {
+        self.summary = summary
+        self.statistics = statistics
+    }
+
+    func render() -> String {
+        [header(), architecture(), levels(), totals(), tensors(), metadata()].filter { !$0.isEmpty }
+            .joined(separator: "\n\n")
+    }
+
+    private func header() -> String {
+        let version = summary.schemaVersion.map { ", schema \($0)" } ?? ""
+        return "\(summary.file)\nformat: \(summary.format)\(version)"
+    }
+
+    private func architecture() -> String {
+        var lines = ["Architecture"] + summary.architecture.descriptionLines.map { "  " + $0 }
+        let sizes = summary.sizes
+        if let minimum = sizes.minimumInput {
+            var text = "  input sides: "
+            if let step = sizes.inputStep {
+                text += "\(minimum), \(minimum + step), \(minimum + 2 * step), … (every \(step))"
+            } else {
+                text += "any from \(minimum)"
+            }
+            if let input = sizes.exampleInput, let output = sizes.exampleOutput {
+                text += "; \(input)×\(input) → \(output)×\(output)"
+            }
+            lines.append(text)
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private func levels() -> String {
+        var table = TextTable([
+            .init("level"), .init("scale", .right), .init("encoder"), .init("params", .right), .init("decoder"),
+            .init("params", .right),
+        ])
+        for level in summary.levels {
+            table.append([
+                "\(level.level)", "1/\(level.downsampling)",
+                "\(level.encoder.inChannels) → \(level.encoder.outChannels)", Format.count(level.encoder.parameters),
+                level.decoder.map { "\($0.inChannels) → \($0.outChannels)" } ?? "(bottom)",
+                level.decoder.map { Format.count($0.parameters) } ?? "",
+            ])
+        }
+        let head = summary.head
+        table.append(["head", "1/1", "", "", "\(head.inChannels) → \(head.outChannels)", Format.count(head.parameters)])
+        return "Levels\n" + table.render(indent: 2)
+    }
+
+    private func totals() -> String {
+        let t = summary.totals
+        let dtypes = t.dtypes.keys.sorted().map { "\($0) ×\(t.dtypes[$0]!)" }.joined(separator: ", ")
+        return """
+            Totals
+              \(Format.count(t.parameters)) parameters in \(t.tensors) tensors (\(dtypes))
+              \(Format.bytes(t.bytes)) of data, \(Format.bytes(t.storedBytes)) stored
+            """
+    }
+
+    private func tensors() -> String {
+        var columns: [TextTable.Column] = [
+            .init("key"), .init("shape"), .init("dtype"), .init("layout"), .init("params", .right),
+            .init("size", .right), .init("storage"), .init("crc32"), .init("checksum"),
+        ]
+        if statistics {
+            columns += [
+                .init("min", .right), .init("max", .right), .init("mean", .right), .init("std", .right),
+                .init("nan", .right), .init("inf", .right),
+            ]
+        }
+        var table = TextTable(columns)
+        for row in summary.tensors {
+            var cells = [
+                row.key, Format.shape(row.shape), row.dtype, row.layout, Format.count(row.parameters),
+                Format.bytes(row.bytes), row.storage, row.crc32, row.checksum,
+            ]
+            if let s = row.statistics {
+                cells += [
+                    Format.number(s.min), Format.number(s.max), Format.number(s.mean), Format.number(s.std),
+                    "\(s.nanCount)", "\(s.infinityCount)",
+                ]
+            }
+            table.append(cells)
+        }
+        return "Tensors\n" + table.render(indent: 2)
+    }
+
+    private func metadata() -> String {
+        let m = summary.metadata
+        var lines: [String] = []
+        func add(_ label: String, _ value: String?) {
+            if let value, !value.isEmpty { lines.append("  \(label): \(value)") }
+        }
+        add("classes", m.classes?.joined(separator: ", "))
+        add("mask values", m.maskValues?.compactText)
+        if let input = m.input {
+            var parts: [String] = []
+            if let scale = input.scale { parts.append("scale \(Format.number(scale))") }
+            if let mean = input.mean { parts.append("mean \(mean.map { Format.number($0) }.joined(separator: ", "))") }
+            if let std = input.std { parts.append("std \(std.map { Format.number($0) }.joined(separator: ", "))") }
+            if let color = input.color { parts.append(color) }
+            add("input", parts.joined(separator: "; "))
+        }
+        if let t = m.training {
+            let parts: [String?] = [
+                t.optimizer, t.learningRate.map { "lr \($0)" }, t.momentum.map { "momentum \($0)" },
+                t.batchSize.map { "batch \($0)" }, t.tileSize.map { "tile \($0)" }, t.epochs.map { "\($0) epochs" },
+                t.loss,
+            ]
+            add("training", parts.compactMap { $0 }.joined(separator: ", "))
+        }
+        if let s = m.source {
+            let parts: [String?] = [s.format, s.layout.map { "layout \($0)" }, s.fileName, s.sha256.map { "sha256 \($0)" }]
+            add("source", parts.compactMap { $0 }.joined(separator: ", "))
+        }
+        if let w = m.writer { add("written by", "\(w.tool) \(w.version)" + (w.writtenAt.map { " at \($0)" } ?? "")) }
+        for (key, value) in (m.user ?? [:]).sorted(by: { $0.key < $1.key }) { add("user \(key)", value) }
+        for (key, value) in m.additionalFields.sorted(by: { $0.key < $1.key }) { add(key, value.compactText) }
+        if !summary.normCounters.isEmpty {
+            let values = Set(summary.normCounters.values).sorted().map(String.init).joined(separator: ", ")
+            add("num_batches_tracked", "\(values) (\(summary.normCounters.count) batch norm layers)")
+        }
+        if let probe = summary.probe {
+            add("probe", "\(Format.shape(probe.inputShape)) → \(Format.shape(probe.outputShape)), rtol \(probe.rtol), atol \(probe.atol)")
+        }
+        return lines.isEmpty ? "Metadata\n  (none)" : "Metadata\n" + lines.joined(separator: "\n")
+    }
+}

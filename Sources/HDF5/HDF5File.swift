@@ -35,6 +35,14 @@ public final class HDF5File {
         return HDF5File(path: path, id: try checkID(id, "create the file", file: path))
     }
 
+    /// Creates a new file, lets `contents` fill its root group, then flushes and closes it,
+    /// reporting any failure. Objects made inside `contents` must not escape it.
+    public static func create(_ path: String, contents: (HDF5Group) throws -> Void) throws {
+        let file = try create(path)
+        try contents(try file.root())
+        try file.close()
+    }
+
     /// The root group `/`.
     public func root() throws -> HDF5Group {
         try HDF5Group.open(in: try fileID(), name: "/", file: path, displayPath: "/")
@@ -54,8 +62,17 @@ public final class HDF5File {
         return handle.id
     }
 
-    /// How many HDF5 objects (files, groups, datasets, types, attributes) are open in this process.
-    public static var openObjectCount: Int {
-        Int(H5Fget_obj_count(hid_t(chdf5_obj_all()), chdf5_obj_all()))
+    /// The paths of the files HDF5 holds open in this process. A file stays open while any of
+    /// its groups, datasets or attributes is, so a path missing here proves nothing of it leaked.
+    public static func openFilePaths() -> [String] {
+        HDF5Library.prepare()
+        let all = hid_t(chdf5_obj_all())
+        let count = H5Fget_obj_count(all, UInt32(H5F_OBJ_FILE))
+        guard count > 0 else { return [] }
+        var ids = [hid_t](repeating: 0, count: count)
+        let found = H5Fget_obj_ids(all, UInt32(H5F_OBJ_FILE), count, &ids)
+        return ids.prefix(max(0, found)).compactMap { id in
+            try? readName({ H5Fget_name(id, $0, $1) }, orThrow: { HDF5Error("read a file name") })
+        }
     }
 }

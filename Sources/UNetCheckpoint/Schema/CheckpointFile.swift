@@ -36,6 +36,8 @@ public final class CheckpointFile {
         public var byteCount: Int { spec.elementCount * dtype.size }
         /// Bytes the data occupies in the file.
         public let storedByteCount: Int
+        /// Where a contiguous tensor's bytes start in the file (they can be read or mapped there).
+        public let fileOffset: UInt64?
         public var key: String { spec.key }
         public var shape: [Int] { spec.shape }
         let datasetPath: String
@@ -297,7 +299,7 @@ public final class CheckpointFile {
         let storage = try describeStorage(dataset, expectedBytes: spec.elementCount * dtype.size)
         return StoredTensor(
             spec: spec, dtype: dtype, storedChecksum: checksum, storage: storage, storedByteCount: dataset.storageSize,
-            datasetPath: path)
+            fileOffset: dataset.layout == .contiguous ? dataset.fileOffset : nil, datasetPath: path)
     }
 
     /// Checks layout and filters, and that a contiguous dataset holds exactly its bytes.

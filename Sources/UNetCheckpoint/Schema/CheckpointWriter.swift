@@ -36,20 +36,17 @@ extension Checkpoint {
         }
         try AtomicFile.write(to: path) { temporary in
             try withHDF5Errors(file: path, "cannot write the checkpoint") {
-                let file = try HDF5File.create(temporary)
-                try writeContents(into: file, options: options)
-                try file.close()
+                try HDF5File.create(temporary) { root in try writeContents(into: root, options: options) }
             }
         }
         return losses
     }
 
-    private func writeContents(into file: HDF5File, options: WriteOptions) throws {
+    private func writeContents(into root: HDF5Group, options: WriteOptions) throws {
         var metadata = self.metadata
         metadata.writer = CheckpointMetadata.Writer(
             tool: UNetCheckpointLibrary.formatName, version: UNetCheckpointLibrary.version,
             writtenAt: options.writtenAt.map { ISO8601DateFormatter().string(from: $0) })
-        let root = try file.root()
         try root.setAttribute("format", string: UNetCheckpointLibrary.formatName)
         try root.setAttribute("schema_version", string: options.schemaVersion.description)
         try root.setAttribute("architecture", string: try CanonicalJSON.string(architecture))

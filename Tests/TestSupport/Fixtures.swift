@@ -1,0 +1,123 @@
+import Foundation
+
+/// Paths to the committed fixtures and the files the generator wrote beside them.
+public enum Fixtures {
+    /// The package root, found from this source file's location.
+    public static let packageRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// `fixtures/<relative>`.
+    public static func path(_ relative: String) -> String {
+        packageRoot.appendingPathComponent("fixtures").appendingPathComponent(relative).path
+    }
+
+    /// What `fixtures/generate.py` recorded about the tensors of an h5py-written checkpoint.
+    public struct Expected: Decodable {
+        public struct Entry: Decodable {
+            public let key: String
+            public let shape: [Int]
+            public let dtype: String
+            public let layout: String
+            public let offset: Int
+            public let nbytes: Int
+            public let crc32: UInt32
+        }
+        public let tensors: [Entry]
+        public let totalParameters: Int
+        /// The raw little-endian bytes of every tensor, concatenated in canonical order.
+        public let bytes: Data
+
+        enum CodingKeys: String, CodingKey {
+            case tensors
+            case totalParameters = "total_parameters"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            tensors = try c.decode([Entry].self, forKey: .tensors)
+            totalParameters = try c.decode(Int.self, forKey: .totalParameters)
+            bytes = Data()
+        }
+
+        init(tensors: [Entry], totalParameters: Int, bytes: Data) {
+            self.tensors = tensors
+            self.totalParameters = totalParameters
+            self.bytes = bytes
+        }
+
+        /// The expected bytes of one tensor.
+        public func bytes(of entry: Entry) -> Data { bytes.subdata(in: entry.offset..<(entry.offset + entry.nbytes)) }
+    }
+
+    /// Loads `fixtures/h5py/<name>.expected.json` and `.expected.bin`.
+    public static func expected(_ name: String) throws -> Expected {
+        let json = try Data(contentsOf: URL(fileURLWithPath: path("h5py/\(name).expected.json")))
+        let parsed = try JSONDecoder().decode(Expected.self, from: json)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path("h5py/\(name).expected.bin")))
+        return Expected(tensors: parsed.tensors, totalParameters: parsed.totalParameters, bytes: bytes)
+    }
+
+    /// A real framework's parameter list (`fixtures/frameworks/<name>.json`).
+    public struct FrameworkManifest: Decodable {
+        public struct Entry: Decodable {
+            public let key: String
+            public let shape: [Int]
+        }
+        public let family: String
+        public let totalParameters: Int
+        public let tensors: [Entry]
+        public let shapeConvention: String
+        public let arguments: [String: ArgumentValue]
+
+        enum CodingKeys: String, CodingKey {
+            case family, tensors, arguments
+            case totalParameters = "total_parameters", shapeConvention = "shape_convention"
+        }
+    }
+
+    /// A constructor argument: a number, a flag or a list of numbers.
+    public enum ArgumentValue: Decodable {
+        case int(Int), bool(Bool), ints([Int])
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let value = try? c.decode(Bool.self) { self = .bool(value) }
+            else if let value = try? c.decode(Int.self) { self = .int(value) }
+            else { self = .ints(try c.decode([Int].self)) }
+        }
+        public var int: Int? { if case .int(let v) = self { v } else { nil } }
+        public var bool: Bool? { if case .bool(let v) = self { v } else { nil } }
+        public var ints: [Int]? { if case .ints(let v) = self { v } else { nil } }
+    }
+
+    public static func framework(_ name: String) throws -> FrameworkManifest {
+        let json = try Data(contentsOf: URL(fileURLWithPath: path("frameworks/\(name).json")))
+        return try JSONDecoder().decode(FrameworkManifest.self, from: json)
+    }
+}
+
+/// A fresh directory under the system's temporary directory, removed when the value is deinitialised.
+public final class TemporaryDirectory {
+    public let path: String
+
+    public init() throws {
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("unet-ckpt-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        path = url.path
+    }
+
+    /// `<directory>/<name>`.
+    public func file(_ name: String) -> String { path + "/" + name }
+
+    /// The names of the files in the directory.
+    public func contents() throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: path).sorted() }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// Copies a file and flips (xor 0xFF) one byte of the copy at `offset`.
+public func copyFlippingByte(from source: String, to destination: String, at offset: Int) throws {
+    var data = try Data(contentsOf: URL(fileURLWithPath: source))
+    data[offset] ^= 0xFF
+    try data.write(to: URL(fileURLWithPath: destination))
+}

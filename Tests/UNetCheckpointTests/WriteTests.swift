@@ -1,0 +1,162 @@
+import Foundation
+import HDF5
+import Testing
+import TestSupport
+@testable import UNetCheckpoint
+
+@Suite("Writing checkpoints")
+struct WriteTests {
+    /// A checkpoint of the given architecture with seeded, non-trivial values.
+    static func synthetic(_ architecture: UNetArchitecture, seed: UInt64 = 1) throws -> Checkpoint {
+        var generator = SplitMix64(seed: seed)
+        var tensors: [String: Tensor] = [:]
+        for spec in architecture.tensorSpecs() {
+            let values = (0..<spec.elementCount).map { _ in Float(generator.nextUnit() * 2 - 1) }
+            tensors[spec.key] = Tensor(shape: spec.shape, values: values)
+        }
+        return try Checkpoint(
+            architecture: architecture, tensors: tensors,
+            metadata: CheckpointMetadata(classes: ["background", "cell"], maskValues: .array([.number(0), .number(255)])))
+    }
+
+    @Test("write then read gives back every tensor bitwise, in every dtype and storage",
+          arguments: [DType.float32, .float16, .bfloat16], [false, true])
+    func roundTrip(dtype: DType, compressed: Bool) throws {
+        let directory = try TemporaryDirectory()
+        let original = try Self.synthetic(.milesial(inChannels: 1, classes: 3, bilinear: true, baseWidth: 4))
+            .converted(to: dtype)
+        var withCounters = original
+        withCounters.normCounters = ["encoder.0.norm0": 42, "decoder.3.norm1": 7]
+        let path = directory.file("model.h5")
+        try withCounters.write(to: path, options: WriteOptions(storage: compressed ? .compressed(level: 6) : .contiguous))
+
+        let file = try CheckpointFile(path: path)
+        #expect(file.architecture == original.architecture)
+        #expect(file.metadata.classes == ["background", "cell"])
+        #expect(file.metadata.writer?.tool == "unet-ckpt")
+        #expect(file.normCounters == ["encoder.0.norm0": 42, "decoder.3.norm1": 7])
+        #expect(file.tensors.allSatisfy { $0.storage == (compressed ? "chunked+shuffle+gzip" : "contiguous") })
+        let read = try file.read()
+        for (key, tensor) in original.tensors { #expect(read.tensors[key] == tensor, "\(key)") }
+        #expect(try directory.contents() == ["model.h5"], "no temporary file is left behind")
+    }
+
+    @Test("equal content gives byte-identical files")
+    func deterministic() throws {
+        let directory = try TemporaryDirectory()
+        let checkpoint = try Self.synthetic(.paper(widths: [4, 8, 16]))
+        let options = WriteOptions(writtenAt: nil)
+        try checkpoint.write(to: directory.file("a.h5"), options: options)
+        try checkpoint.write(to: directory.file("b.h5"), options: options)
+        let a = try Data(contentsOf: URL(fileURLWithPath: directory.file("a.h5")))
+        let b = try Data(contentsOf: URL(fileURLWithPath: directory.file("b.h5")))
+        #expect(a == b)
+    }
+
+    @Test("a probe is written and read back with its tolerances")
+    func probe() throws {
+        let directory = try TemporaryDirectory()
+        var checkpoint = try Self.synthetic(.paper(widths: [4, 8, 16]))
+        let input = Tensor(shape: [1, 1, 44, 44], values: (0..<(44 * 44)).map { Float($0) / 1936 })
+        let output = Tensor(shape: [1, 2, 4, 4], values: (0..<32).map { Float($0) })
+        checkpoint.probe = Probe(input: input, output: output, relativeTolerance: 1e-3, absoluteTolerance: 1e-6)
+        try checkpoint.write(to: directory.file("probe.h5"))
+        let file = try CheckpointFile(path: directory.file("probe.h5"))
+        #expect(file.probe?.inputShape == [1, 1, 44, 44])
+        let probe = try file.readProbe()
+        #expect(probe == checkpoint.probe)
+    }
+
+    @Test("tensors that do not fit the architecture are refused, each named")
+    func refusesWrongTensors() throws {
+        let architecture = UNetArchitecture.paper(widths: [4, 8, 16])
+        var tensors = try Self.synthetic(architecture).tensors
+        tensors["encoder.0.conv0.weight"] = Tensor(shape: [4, 1, 3, 2], values: Array(repeating: 0, count: 24))
+        tensors["head.out.bias"] = nil
+        tensors["extra.weight"] = Tensor(shape: [1], values: [0])
+        #expect {
+            _ = try Checkpoint(architecture: architecture, tensors: tensors)
+        } throws: { error in
+            let problems = (error as! CheckpointError).problems
+            return problems.count == 3 && problems.contains { $0.contains("encoder.0.conv0.weight has shape [4, 1, 3, 2]") }
+                && problems.contains { $0.contains("missing tensor head.out.bias") }
+                && problems.contains { $0.contains("extra.weight is not part") }
+        }
+    }
+
+    @Test("a failed write leaves the destination as it was and no temporary file")
+    func atomicOnFailure() throws {
+        let directory = try TemporaryDirectory()
+        let checkpoint = try Self.synthetic(.paper(widths: [4, 8, 16]))
+        // The destination is a non-empty directory: the final rename must fail.
+        let destination = directory.file("occupied")
+        try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: false)
+        try Data("keep".utf8).write(to: URL(fileURLWithPath: destination + "/inside"))
+        #expect(throws: CheckpointError.self) { try checkpoint.write(to: destination) }
+        #expect(try directory.contents() == ["occupied"])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: destination + "/inside")) == Data("keep".utf8))
+
+        // A missing directory is reported before anything is written.
+        #expect {
+            try checkpoint.write(to: directory.file("missing/model.h5"))
+        } throws: { error in
+            (error as! CheckpointError).message.contains("does not exist")
+        }
+    }
+
+    @Test("overwriting replaces the old file only with the complete new one")
+    func overwrite() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("model.h5")
+        try Self.synthetic(.paper(widths: [4, 8, 16]), seed: 1).write(to: path)
+        let second = try Self.synthetic(.paper(widths: [4, 8, 16]), seed: 2)
+        try second.write(to: path)
+        let read = try CheckpointFile(path: path).read()
+        #expect(read.tensors == second.tensors)
+        #expect(try directory.contents() == ["model.h5"])
+    }
+
+    @Test("only the writable schema versions are accepted")
+    func schemaVersions() throws {
+        let directory = try TemporaryDirectory()
+        let checkpoint = try Self.synthetic(.paper(widths: [4, 8, 16]))
+        #expect(try checkpoint.write(to: directory.file("a.h5"), options: WriteOptions(schemaVersion: .current)).isEmpty)
+        #expect {
+            try checkpoint.write(to: directory.file("b.h5"), options: WriteOptions(schemaVersion: SchemaVersion(major: 0, minor: 9)))
+        } throws: { error in
+            let error = error as! CheckpointError
+            return error.kind == .unsupportedVersion && error.message.contains("writes schema 1.0, not 0.9")
+        }
+        #expect(try directory.contents() == ["a.h5"])
+    }
+
+    @Test("no HDF5 object stays open after reading and writing")
+    func noLeakedHandles() throws {
+        let directory = try TemporaryDirectory()
+        do {
+            let checkpoint = try Self.synthetic(.paper(widths: [4, 8, 16]))
+            try checkpoint.write(to: directory.file("model.h5"))
+            let file = try CheckpointFile(path: directory.file("model.h5"))
+            _ = try file.read()
+            _ = file.verify()
+            #expect(HDF5File.openFilePaths().contains(directory.file("model.h5")), "the open file is seen")
+        }
+        // Other tests run in parallel and may hold files open: check this file only.
+        #expect(!HDF5File.openFilePaths().contains(directory.file("model.h5")))
+    }
+}
+
+/// A small deterministic generator (SplitMix64), so tests need no global random state.
+struct SplitMix64 {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// A value in [0, 1).
+    mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1p-53 }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// End-to-end runs of the built `unet-ckpt` on real files.
+@Suite("Command line")
+struct CommandLineTests {
+    let paper = Fixtures.path("h5py/paper-tiny.h5")
+
+    @Test("inspect prints the architecture, levels, totals, tensors and metadata")
+    func inspectText() throws {
+        let result = try runUNetCkpt(["inspect", paper])
+        #expect(result.status == 0)
+        let text = result.standardOutput
+        for expected in [
+            "format: unet-h5, schema 1.0", "paper: 1 → 2 channels, 3 levels (depth 2)", "3×3 valid, with bias",
+            "input sides: 44, 48, 52, … (every 4)", "7,402 parameters in 26 tensors (float32 ×26)",
+            "classes: background, cell", "momentum 0.99",
+        ] {
+            #expect(text.contains(expected), "missing \(expected)")
+        }
+        let upRow = text.split(separator: "\n").first { $0.contains("decoder.1.up.weight") }
+        #expect(upRow.map { $0.contains("16×8×2×2") && $0.contains("IOHW") && $0.contains("0x6268f4b8") } == true)
+        #expect(result.standardError.isEmpty)
+    }
+
+    @Test("inspect --json is one stable document with the documented fields")
+    func inspectJSON() throws {
+        let result = try runUNetCkpt(["inspect", "--json", "--stats", Fixtures.path("h5py/milesial-tiny.h5")])
+        #expect(result.status == 0)
+        let document = try #require(
+            try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
+        #expect(document["schema_version"] as? String == "1.0")
+        let totals = try #require(document["totals"] as? [String: Any])
+        let expected = try Fixtures.expected("milesial-tiny")
+        #expect(totals["parameters"] as? Int == expected.totalParameters)
+        let tensors = try #require(document["tensors"] as? [[String: Any]])
+        #expect(tensors.map { $0["key"] as? String } == expected.tensors.map(\.key))
+        #expect(tensors.allSatisfy { $0["checksum"] as? String == "ok" })
+        let stats = try #require(tensors.first?["statistics"] as? [String: Any])
+        #expect(stats["nan_count"] as? Int == 0)
+        let levels = try #require(document["levels"] as? [[String: Any]])
+        #expect(levels.count == 4)
+        let architecture = try #require(document["architecture"] as? [String: Any])
+        #expect(architecture["in_channels"] as? Int == 3)
+    }
+
+    @Test("verify accepts a sound file and exits 0")
+    func verifyOK() throws {
+        let result = try runUNetCkpt(["verify", paper])
+        #expect(result.status == 0)
+        #expect(result.standardOutput.contains("OK (schema 1.0, 26 tensors"))
+    }
+
+    @Test("verify names the corrupt tensor and exits 1")
+    func verifyCorrupt() throws {
+        let directory = try TemporaryDirectory()
+        let damaged = directory.file("damaged.h5")
+        // Find head.out.weight's bytes through inspect --json? Its offset comes from the expected data:
+        // flip the byte that holds the first value of the tensor, located by searching its bytes.
+        let expected = try Fixtures.expected("paper-tiny")
+        let entry = try #require(expected.tensors.first { $0.key == "head.out.weight" })
+        let file = try Data(contentsOf: URL(fileURLWithPath: paper))
+        let range = try #require(file.range(of: expected.bytes(of: entry)))
+        try copyFlippingByte(from: paper, to: damaged, at: range.lowerBound + 3)
+        let result = try runUNetCkpt(["verify", damaged])
+        #expect(result.status == 1)
+        #expect(result.standardOutput.contains("FAILED (1 of 26 tensors are corrupt)"))
+        #expect(result.standardOutput.contains("head.out.weight: tensor head.out.weight is corrupt"))
+        let json = try runUNetCkpt(["verify", "--json", damaged])
+        #expect(json.status == 1)
+        let document = try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [String: Any]
+        #expect(document?["valid"] as? Bool == false)
+    }
+
+    @Test("unreadable or unsupported input gets one clear line and exit 2")
+    func unreadableInput() throws {
+        let directory = try TemporaryDirectory()
+        let text = directory.file("notes.h5")
+        try Data("hello".utf8).write(to: URL(fileURLWithPath: text))
+        let cases: [(String, String)] = [
+            (directory.file("missing.h5"), "no such file"),
+            (text, "not an HDF5 file"),
+            (Fixtures.path("h5py/paper-tiny-major-2.0.h5"), "the file uses schema 2.0"),
+        ]
+        for (file, message) in cases {
+            for command in ["inspect", "verify"] {
+                let result = try runUNetCkpt([command, file])
+                #expect(result.status == 2, "\(command) \(file)")
+                #expect(result.standardError.hasPrefix("error: \(file): "), "\(result.standardError)")
+                #expect(result.standardError.contains(message))
+                #expect(result.standardError.split(separator: "\n").count == 1)
+            }
+        }
+    }
+
+    @Test("convert changes dtype and storage, reports the rounding error, never touches the input")
+    func convert() throws {
+        let directory = try TemporaryDirectory()
+        let before = try Data(contentsOf: URL(fileURLWithPath: paper))
+        let output = directory.file("paper-bf16.h5")
+        let result = try runUNetCkpt(["convert", paper, output, "--dtype", "bf16", "--compress"])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardError.contains("converted to bfloat16: largest absolute error"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: paper)) == before)
+        let inspect = try runUNetCkpt(["inspect", "--json", output])
+        let document = try JSONSerialization.jsonObject(with: Data(inspect.standardOutput.utf8)) as? [String: Any]
+        let totals = document?["totals"] as? [String: Any]
+        #expect((totals?["dtypes"] as? [String: Int]) == ["bfloat16": 26])
+        let tensors = document?["tensors"] as? [[String: Any]]
+        #expect(tensors?.allSatisfy { $0["storage"] as? String == "chunked+shuffle+gzip" } == true)
+        // The bf16 values equal what PyTorch rounds to (the bf16 fixture was made by torch).
+        let torch = try Fixtures.expected("paper-tiny-bf16")
+        #expect(tensors?.map { $0["crc32"] as? String } == torch.tensors.map { String(format: "0x%08x", $0.crc32) })
+        #expect(try runUNetCkpt(["verify", output]).status == 0)
+    }
+
+    @Test("convert refuses to overwrite its input and bad options, with usage errors")
+    func convertRefusals() throws {
+        let directory = try TemporaryDirectory()
+        for arguments in [
+            ["convert", paper, paper], ["convert", paper, directory.file("x.h5"), "--dtype", "f64"],
+            ["convert", paper, directory.file("x.h5"), "--schema-version", "one"],
+        ] {
+            let result = try runUNetCkpt(arguments)
+            #expect(result.status == 64, "\(arguments)")
+        }
+        let old = try runUNetCkpt(["convert", paper, directory.file("x.h5"), "--schema-version", "0.9"])
+        #expect(old.status == 2)
+        #expect(old.standardError.contains("writes schema 1.0, not 0.9"))
+        #expect(try directory.contents().isEmpty)
+    }
+}

@@ -9,7 +9,7 @@ let package = Package(
         .executable(name: "unet-ckpt", targets: ["unet-ckpt"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
     ],
     targets: [
         // C libraries from the system (Debian: libhdf5-dev, zlib1g-dev).

@@ -37,9 +37,12 @@ public final class HDF5Group: HDF5Object {
         try check(H5Gget_info(handle.id, &info), "list group \(path)", file: file)
         return try (0..<info.nlinks).map { index in
             try readName { buffer, capacity in
-                H5Lget_name_by_idx(handle.id, ".", H5_INDEX_NAME, H5_ITER_INC, index, buffer, capacity,
-                                   chdf5_p_default())
-            } orThrow: { HDF5Error.fromStack("list group \(path)", file: file) }
+                H5Lget_name_by_idx(
+                    handle.id, ".", H5_INDEX_NAME, H5_ITER_INC, index, buffer, capacity,
+                    chdf5_p_default())
+            } orThrow: {
+                HDF5Error.fromStack("list group \(path)", file: file)
+            }
         }
     }
 
@@ -68,16 +71,18 @@ public final class HDF5Group: HDF5Object {
         HDF5Library.prepare()
         let links = try intermediateGroupLinks()
         let id = H5Gcreate2(handle.id, name, links.id, chdf5_p_default(), chdf5_p_default())
-        return HDF5Group(id: try checkID(id, "create group \(childPath(name))", file: file), file: file,
-                         path: childPath(name))
+        return HDF5Group(
+            id: try checkID(id, "create group \(childPath(name))", file: file), file: file,
+            path: childPath(name))
     }
 
     /// Opens a child dataset.
     public func dataset(_ name: String) throws -> HDF5Dataset {
         HDF5Library.prepare()
         let id = H5Dopen2(handle.id, name, chdf5_p_default())
-        return try HDF5Dataset(id: try checkID(id, "open dataset \(childPath(name))", file: file), file: file,
-                               path: childPath(name))
+        return try HDF5Dataset(
+            id: try checkID(id, "open dataset \(childPath(name))", file: file), file: file,
+            path: childPath(name))
     }
 
     /// Creates a dataset of the given element type and shape; a name with slashes creates the

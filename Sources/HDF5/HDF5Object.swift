@@ -16,9 +16,12 @@ extension HDF5Object {
         if count < 0 { throw HDF5Error.fromStack("list the attributes of \(path)", file: file) }
         return try (0..<count).map { index in
             try readName { buffer, capacity in
-                H5Aget_name_by_idx(objectID, ".", H5_INDEX_NAME, H5_ITER_INC, hsize_t(index), buffer, capacity,
-                                   chdf5_p_default())
-            } orThrow: { HDF5Error.fromStack("read an attribute name of \(path)", file: file) }
+                H5Aget_name_by_idx(
+                    objectID, ".", H5_INDEX_NAME, H5_ITER_INC, hsize_t(index), buffer, capacity,
+                    chdf5_p_default())
+            } orThrow: {
+                HDF5Error.fromStack("read an attribute name of \(path)", file: file)
+            }
         }
     }
 
@@ -69,8 +72,9 @@ extension HDF5Object {
     public func uint32Attribute(_ name: String) throws -> UInt32 {
         let value = try integerAttribute(name)
         guard let narrow = UInt32(exactly: value) else {
-            throw HDF5Error("read attribute \"\(name)\" of \(path): \(value) is not an unsigned 32-bit value",
-                            file: file)
+            throw HDF5Error(
+                "read attribute \"\(name)\" of \(path): \(value) is not an unsigned 32-bit value",
+                file: file)
         }
         return narrow
     }
@@ -142,7 +146,9 @@ extension HDF5Object {
         try check(H5Aread(attribute.id, memoryType, &value), what, file: file)
     }
 
-    private func writeAttribute<T: BitwiseCopyable>(_ name: String, fileType: hid_t, memoryType: hid_t, value: inout T) throws {
+    private func writeAttribute<T: BitwiseCopyable>(_ name: String, fileType: hid_t, memoryType: hid_t, value: inout T)
+        throws
+    {
         HDF5Library.prepare()
         let what = "write attribute \"\(name)\" of \(path)"
         let space = Handle.dataspace(try checkID(H5Screate(H5S_SCALAR), what, file: file))

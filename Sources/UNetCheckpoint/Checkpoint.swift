@@ -44,7 +44,8 @@ public struct Checkpoint: Sendable {
             problems += probe.problems(for: architecture)
         }
         guard problems.isEmpty else {
-            throw CheckpointError(.invalidArgument, file: nil, "the tensors do not fit the architecture", problems: problems)
+            throw CheckpointError(
+                .invalidArgument, file: nil, "the tensors do not fit the architecture", problems: problems)
         }
         self.architecture = architecture
         self.tensors = tensors

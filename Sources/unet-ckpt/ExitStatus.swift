@@ -25,7 +25,9 @@ struct CommonOptions: ParsableArguments {
 
 /// Runs a subcommand's body, printing a ``CheckpointError`` on stderr (one line, or the list of
 /// problems) and turning it into the documented exit code.
-func reportingErrors(_ options: CommonOptions, exitCode: ((CheckpointError) -> ExitCode)? = nil, _ body: () throws -> Void) throws {
+func reportingErrors(
+    _ options: CommonOptions, exitCode: ((CheckpointError) -> ExitCode)? = nil, _ body: () throws -> Void
+) throws {
     do {
         try body()
     } catch let error as CheckpointError {

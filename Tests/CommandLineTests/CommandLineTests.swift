@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// End-to-end runs of the built `unet-ckpt` on real files.
 @Suite("Command line")
@@ -81,7 +81,7 @@ struct CommandLineTests {
         let cases: [(String, String)] = [
             (directory.file("missing.h5"), "no such file"),
             (text, "not an HDF5 file"),
-            (Fixtures.path("h5py/paper-tiny-major-2.0.h5"), "the file uses schema 2.0"),
+            (Fixtures.path("h5py/paper-tiny-major-2.0.h5"), "schema_version 2.0 is too new"),
         ]
         for (file, message) in cases {
             for command in ["inspect", "verify"] {

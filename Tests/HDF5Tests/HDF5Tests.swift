@@ -1,7 +1,7 @@
 import Foundation
 import HDF5
-import Testing
 import TestSupport
+import Testing
 
 @Suite("HDF5 layer")
 struct HDF5Tests {
@@ -88,7 +88,9 @@ struct HDF5Tests {
             (error as! HDF5Error).operation.contains("attribute \"missing\"")
         }
         let dataset = try file.root().createDataset("d", type: .float32, shape: [4])
-        #expect(throws: HDF5Error.self) { try [Float](repeating: 0, count: 3).withUnsafeBytes { try dataset.write($0) } }
+        #expect(throws: HDF5Error.self) {
+            try [Float](repeating: 0, count: 3).withUnsafeBytes { try dataset.write($0) }
+        }
         // Creating over an existing file is refused (writers use fresh temporary names).
         #expect(throws: HDF5Error.self) { _ = try HDF5File.create(path) }
         // Closing while an object is still open fails loudly instead of leaving data unwritten.

@@ -80,9 +80,13 @@ public enum Fixtures {
         case int(Int), bool(Bool), ints([Int])
         public init(from decoder: any Decoder) throws {
             let c = try decoder.singleValueContainer()
-            if let value = try? c.decode(Bool.self) { self = .bool(value) }
-            else if let value = try? c.decode(Int.self) { self = .int(value) }
-            else { self = .ints(try c.decode([Int].self)) }
+            if let value = try? c.decode(Bool.self) {
+                self = .bool(value)
+            } else if let value = try? c.decode(Int.self) {
+                self = .int(value)
+            } else {
+                self = .ints(try c.decode([Int].self))
+            }
         }
         public var int: Int? { if case .int(let v) = self { v } else { nil } }
         public var bool: Bool? { if case .bool(let v) = self { v } else { nil } }

@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
 @testable import UNetCheckpoint
 
 @Suite("Architecture")
@@ -45,7 +46,9 @@ struct ArchitectureTests {
             #expect(decoded == architecture)
         }
         let text = try CanonicalJSON.string(UNetArchitecture.milesial(bilinear: true))
-        for field in ["\"in_channels\"", "\"up_channels\"", "\"align_corners\":true", "\"final_activation\"", "\"skip_first\""] {
+        for field in [
+            "\"in_channels\"", "\"up_channels\"", "\"align_corners\":true", "\"final_activation\"", "\"skip_first\"",
+        ] {
             #expect(text.contains(field), "missing \(field)")
         }
     }
@@ -87,7 +90,8 @@ struct ArchitectureTests {
     @Test("a valid-padding network too deep for any input is refused")
     func noValidInput() {
         let deep = UNetArchitecture(
-            inChannels: 1, outChannels: 1, encoder: Array(repeating: .init(convs: Array(repeating: 1, count: 8)), count: 11),
+            inChannels: 1, outChannels: 1,
+            encoder: Array(repeating: .init(convs: Array(repeating: 1, count: 8)), count: 11),
             decoder: Array(repeating: .init(upChannels: 1, convs: [1]), count: 10),
             conv: .init(kernel: 7, padding: .valid, bias: true), upsample: .transposed(),
             skip: .init(order: .skipFirst, merge: .crop))
@@ -142,7 +146,8 @@ struct FamilyTests {
         for name in ["monai-basicunet", "monai-basicunet-small"] {
             let manifest = try Fixtures.framework(name)
             let architecture = UNetArchitecture.monaiBasicUNet(
-                inChannels: manifest.arguments["in_channels"]!.int!, outChannels: manifest.arguments["out_channels"]!.int!,
+                inChannels: manifest.arguments["in_channels"]!.int!,
+                outChannels: manifest.arguments["out_channels"]!.int!,
                 features: manifest.arguments["features"]!.ints!)
             try check(architecture, against: name)
         }
@@ -154,9 +159,11 @@ struct FamilyTests {
             inChannels: manifest.arguments["input_shape"]!.ints!.last!, widths: manifest.arguments["widths"]!.ints!)
         try check(architecture, against: "keras-functional")
         // Keras' creation order is our canonical order: the shapes agree one by one.
-        #expect(architecture.tensorSpecs().map(\.shape) == manifest.tensors.map { entry in
-            let s = entry.shape
-            return s.count == 4 ? [s[3], s[2], s[0], s[1]] : s
-        })
+        #expect(
+            architecture.tensorSpecs().map(\.shape)
+                == manifest.tensors.map { entry in
+                    let s = entry.shape
+                    return s.count == 4 ? [s[3], s[2], s[0], s[1]] : s
+                })
     }
 }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import UNetCheckpoint
 
 @Suite("Element types")

@@ -1,12 +1,14 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
 @testable import UNetCheckpoint
 
 @Suite("Integrity")
 struct IntegrityTests {
-    @Test("a single flipped byte in any tensor's data is caught and that tensor named",
-          arguments: ["paper-tiny", "milesial-tiny", "milesial-bilinear-tiny-f16", "paper-tiny-bf16"])
+    @Test(
+        "a single flipped byte in any tensor's data is caught and that tensor named",
+        arguments: ["paper-tiny", "milesial-tiny", "milesial-bilinear-tiny-f16", "paper-tiny-bf16"])
     func flippedByte(name: String) throws {
         let source = Fixtures.path("h5py/\(name).h5")
         let original = try CheckpointFile(path: source)

@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
 @testable import UNetCheckpoint
 
 /// Files written by h5py (fixtures/generate.py, an independent writer of docs/format.md) read
@@ -50,10 +51,12 @@ struct ReadTests {
         #expect(milesial.normCounters.values.allSatisfy { $0 >= 100 })
 
         let rgb = try CheckpointFile(path: Fixtures.path("h5py/milesial-bilinear-tiny-f16.h5"))
-        #expect(rgb.metadata.maskValues == .array([
-            .array([.number(0), .number(0), .number(0)]), .array([.number(255), .number(0), .number(0)]),
-            .array([.number(0), .number(255), .number(0)]),
-        ]))
+        #expect(
+            rgb.metadata.maskValues
+                == .array([
+                    .array([.number(0), .number(0), .number(0)]), .array([.number(255), .number(0), .number(0)]),
+                    .array([.number(0), .number(255), .number(0)]),
+                ]))
         #expect(rgb.tensors.allSatisfy { $0.dtype == .float16 })
 
         let gzip = try CheckpointFile(path: Fixtures.path("h5py/paper-tiny-gzip.h5"))
@@ -76,7 +79,7 @@ struct ReadTests {
             _ = try CheckpointFile(path: Fixtures.path("h5py/paper-tiny-major-2.0.h5"))
         } throws: { error in
             let error = error as! CheckpointError
-            return error.kind == .unsupportedVersion && error.message.contains("schema 2.0")
+            return error.kind == .unsupportedVersion && error.message.contains("schema_version 2.0")
                 && error.message.contains("up to 1.x")
         }
     }

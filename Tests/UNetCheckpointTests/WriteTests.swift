@@ -1,7 +1,8 @@
 import Foundation
 import HDF5
-import Testing
 import TestSupport
+import Testing
+
 @testable import UNetCheckpoint
 
 @Suite("Writing checkpoints")
@@ -16,11 +17,13 @@ struct WriteTests {
         }
         return try Checkpoint(
             architecture: architecture, tensors: tensors,
-            metadata: CheckpointMetadata(classes: ["background", "cell"], maskValues: .array([.number(0), .number(255)])))
+            metadata: CheckpointMetadata(
+                classes: ["background", "cell"], maskValues: .array([.number(0), .number(255)])))
     }
 
-    @Test("write then read gives back every tensor bitwise, in every dtype and storage",
-          arguments: [DType.float32, .float16, .bfloat16], [false, true])
+    @Test(
+        "write then read gives back every tensor bitwise, in every dtype and storage",
+        arguments: [DType.float32, .float16, .bfloat16], [false, true])
     func roundTrip(dtype: DType, compressed: Bool) throws {
         let directory = try TemporaryDirectory()
         let original = try Self.synthetic(.milesial(inChannels: 1, classes: 3, bilinear: true, baseWidth: 4))
@@ -28,7 +31,8 @@ struct WriteTests {
         var withCounters = original
         withCounters.normCounters = ["encoder.0.norm0": 42, "decoder.3.norm1": 7]
         let path = directory.file("model.h5")
-        try withCounters.write(to: path, options: WriteOptions(storage: compressed ? .compressed(level: 6) : .contiguous))
+        try withCounters.write(
+            to: path, options: WriteOptions(storage: compressed ? .compressed(level: 6) : .contiguous))
 
         let file = try CheckpointFile(path: path)
         #expect(file.architecture == original.architecture)
@@ -78,7 +82,8 @@ struct WriteTests {
             _ = try Checkpoint(architecture: architecture, tensors: tensors)
         } throws: { error in
             let problems = (error as! CheckpointError).problems
-            return problems.count == 3 && problems.contains { $0.contains("encoder.0.conv0.weight has shape [4, 1, 3, 2]") }
+            return problems.count == 3
+                && problems.contains { $0.contains("encoder.0.conv0.weight has shape [4, 1, 3, 2]") }
                 && problems.contains { $0.contains("missing tensor head.out.bias") }
                 && problems.contains { $0.contains("extra.weight is not part") }
         }
@@ -120,9 +125,11 @@ struct WriteTests {
     func schemaVersions() throws {
         let directory = try TemporaryDirectory()
         let checkpoint = try Self.synthetic(.paper(widths: [4, 8, 16]))
-        #expect(try checkpoint.write(to: directory.file("a.h5"), options: WriteOptions(schemaVersion: .current)).isEmpty)
+        #expect(
+            try checkpoint.write(to: directory.file("a.h5"), options: WriteOptions(schemaVersion: .current)).isEmpty)
         #expect {
-            try checkpoint.write(to: directory.file("b.h5"), options: WriteOptions(schemaVersion: SchemaVersion(major: 0, minor: 9)))
+            try checkpoint.write(
+                to: directory.file("b.h5"), options: WriteOptions(schemaVersion: SchemaVersion(major: 0, minor: 9)))
         } throws: { error in
             let error = error as! CheckpointError
             return error.kind == .unsupportedVersion && error.message.contains("writes schema 1.0, not 0.9")

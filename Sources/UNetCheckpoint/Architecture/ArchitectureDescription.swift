@@ -6,7 +6,8 @@ extension UNetArchitecture: CustomStringConvertible {
         switch self.norm.kind {
         case .none: norm = "none"
         case .batch: norm = "batch norm (eps \(self.norm.eps ?? 0))"
-        case .instance: norm = "instance norm (eps \(self.norm.eps ?? 0)\(self.norm.hasAffineParameters ? ", affine" : ""))"
+        case .instance:
+            norm = "instance norm (eps \(self.norm.eps ?? 0)\(self.norm.hasAffineParameters ? ", affine" : ""))"
         }
         let activation = self.activation.kind == .relu ? "ReLU" : "LeakyReLU(\(self.activation.negativeSlope ?? 0))"
         var up: String
@@ -15,7 +16,9 @@ extension UNetArchitecture: CustomStringConvertible {
         case .bilinear: up = "bilinear ×2 (align_corners=\(upsample.alignCorners ?? false))"
         case .nearest: up = "nearest ×2"
         }
-        if let k = upsample.convKernel { up += " then \(k)×\(k) conv" + (upsample.activation == true ? " + activation" : "") }
+        if let k = upsample.convKernel {
+            up += " then \(k)×\(k) conv" + (upsample.activation == true ? " + activation" : "")
+        }
         if upsample.hasConvolution { up += upsample.bias ? ", with bias" : ", no bias" }
         let merge: String
         switch skip.merge {
@@ -34,7 +37,9 @@ extension UNetArchitecture: CustomStringConvertible {
             "head: \(headText)\(head.bias ? " with bias" : ""); final activation: \(finalActivation.rawValue)",
         ]
         if !dropout.isEmpty {
-            lines.append("dropout (identity at inference): " + dropout.map { "\($0.rate) after \($0.after)" }.joined(separator: ", "))
+            lines.append(
+                "dropout (identity at inference): "
+                    + dropout.map { "\($0.rate) after \($0.after)" }.joined(separator: ", "))
         }
         return lines
     }

@@ -15,7 +15,8 @@ extension UNetArchitecture {
             upsample: .transposed(bias: true),
             skip: SkipConnection(order: .skipFirst, merge: .crop),
             dropout: depth >= 1
-                ? [Dropout(after: "encoder.\(depth - 1)", rate: 0.5), Dropout(after: "encoder.\(depth)", rate: 0.5)] : [],
+                ? [Dropout(after: "encoder.\(depth - 1)", rate: 0.5), Dropout(after: "encoder.\(depth)", rate: 0.5)]
+                : [],
             head: Head(convs: [], bias: true))
     }
 
@@ -93,7 +94,8 @@ extension UNetArchitecture {
             upsample: Upsampling(kind: .nearest, convKernel: 2, bias: true, activation: true),
             skip: SkipConnection(order: .skipFirst, merge: .crop),
             dropout: depth >= 1
-                ? [Dropout(after: "encoder.\(depth - 1)", rate: 0.5), Dropout(after: "encoder.\(depth)", rate: 0.5)] : [],
+                ? [Dropout(after: "encoder.\(depth - 1)", rate: 0.5), Dropout(after: "encoder.\(depth)", rate: 0.5)]
+                : [],
             head: Head(convs: [Head.ExtraConvolution(channels: headChannels, kernel: 3)], bias: true),
             finalActivation: finalActivation)
     }

@@ -30,25 +30,35 @@ extension UNetArchitecture {
         requireChannels(inChannels, "in_channels")
         requireChannels(outChannels, "out_channels")
         require(Limits.levels.contains(encoder.count), "encoder has \(encoder.count) levels, expected \(Limits.levels)")
-        require(decoder.count == encoder.count - 1,
-                "decoder has \(decoder.count) levels, expected one less than the encoder's \(encoder.count)")
+        require(
+            decoder.count == encoder.count - 1,
+            "decoder has \(decoder.count) levels, expected one less than the encoder's \(encoder.count)")
         for (level, entry) in encoder.enumerated() {
-            require(Limits.convsPerLevel.contains(entry.convs.count),
-                    "encoder[\(level)].convs has \(entry.convs.count) entries, expected \(Limits.convsPerLevel)")
-            for (index, width) in entry.convs.enumerated() { requireChannels(width, "encoder[\(level)].convs[\(index)]") }
+            require(
+                Limits.convsPerLevel.contains(entry.convs.count),
+                "encoder[\(level)].convs has \(entry.convs.count) entries, expected \(Limits.convsPerLevel)")
+            for (index, width) in entry.convs.enumerated() {
+                requireChannels(width, "encoder[\(level)].convs[\(index)]")
+            }
         }
         for (level, entry) in decoder.enumerated() {
-            require(Limits.convsPerLevel.contains(entry.convs.count),
-                    "decoder[\(level)].convs has \(entry.convs.count) entries, expected \(Limits.convsPerLevel)")
+            require(
+                Limits.convsPerLevel.contains(entry.convs.count),
+                "decoder[\(level)].convs has \(entry.convs.count) entries, expected \(Limits.convsPerLevel)")
             requireChannels(entry.upChannels, "decoder[\(level)].up_channels")
-            for (index, width) in entry.convs.enumerated() { requireChannels(width, "decoder[\(level)].convs[\(index)]") }
+            for (index, width) in entry.convs.enumerated() {
+                requireChannels(width, "decoder[\(level)].convs[\(index)]")
+            }
         }
-        require(Limits.kernel.contains(conv.kernel) && conv.kernel % 2 == 1,
-                "conv.kernel = \(conv.kernel) must be odd and within \(Limits.kernel)")
+        require(
+            Limits.kernel.contains(conv.kernel) && conv.kernel % 2 == 1,
+            "conv.kernel = \(conv.kernel) must be odd and within \(Limits.kernel)")
         switch norm.kind {
         case .none: break
         case .batch, .instance:
-            require(norm.eps.map { $0.isFinite && $0 > 0 } ?? false, "norm.eps must be a positive number for \(norm.kind.rawValue)")
+            require(
+                norm.eps.map { $0.isFinite && $0 > 0 } ?? false,
+                "norm.eps must be a positive number for \(norm.kind.rawValue)")
         }
         if activation.kind == .leakyReLU {
             require(activation.negativeSlope?.isFinite ?? false, "activation.negative_slope is required for leaky_relu")
@@ -59,15 +69,18 @@ extension UNetArchitecture {
             require(upsample.kernel == 2, "upsample.kernel must be 2 for transposed_conv")
             require(upsample.convKernel == nil, "upsample.conv_kernel does not apply to transposed_conv")
         case .bilinear, .nearest:
-            if upsample.kind == .bilinear { require(upsample.alignCorners != nil, "upsample.align_corners is required for bilinear") }
+            if upsample.kind == .bilinear {
+                require(upsample.alignCorners != nil, "upsample.align_corners is required for bilinear")
+            }
             if let k = upsample.convKernel {
                 require(Limits.kernel.contains(k), "upsample.conv_kernel = \(k) is outside \(Limits.kernel)")
             }
         }
         for (index, extra) in head.convs.enumerated() {
             requireChannels(extra.channels, "head.convs[\(index)].channels")
-            require(Limits.kernel.contains(extra.kernel) && extra.kernel % 2 == 1,
-                    "head.convs[\(index)].kernel = \(extra.kernel) must be odd and within \(Limits.kernel)")
+            require(
+                Limits.kernel.contains(extra.kernel) && extra.kernel % 2 == 1,
+                "head.convs[\(index)].kernel = \(extra.kernel) must be odd and within \(Limits.kernel)")
         }
         let blocks = Set(encoder.indices.map { "encoder.\($0)" } + decoder.indices.map { "decoder.\($0)" })
         for (index, entry) in dropout.enumerated() {

@@ -62,10 +62,14 @@ extension UNetArchitecture {
 
     /// The valid input sides nearest to `side`: the largest below or equal and the smallest above.
     public func nearestValidInputSides(to side: Int) -> (below: Int?, above: Int?) {
-        let below = side >= 1 ? stride(from: min(side, SpatialSizes.searchLimit), through: 1, by: -1)
-            .first { outputSide(forInputSide: $0) != nil } : nil
-        let above = side < SpatialSizes.searchLimit ? (max(side + 1, 1)...SpatialSizes.searchLimit)
-            .first { outputSide(forInputSide: $0) != nil } : nil
+        let below =
+            side >= 1
+            ? stride(from: min(side, SpatialSizes.searchLimit), through: 1, by: -1)
+                .first { outputSide(forInputSide: $0) != nil } : nil
+        let above =
+            side < SpatialSizes.searchLimit
+            ? (max(side + 1, 1)...SpatialSizes.searchLimit)
+                .first { outputSide(forInputSide: $0) != nil } : nil
         return (below, above)
     }
 }

@@ -58,7 +58,8 @@ extension UNetArchitecture {
         let plan = channelPlan
         var specs: [TensorSpec] = []
         for (level, entry) in encoder.enumerated() {
-            appendConvStack(prefix: "encoder.\(level)", input: plan.encoderInputs[level], widths: entry.convs, to: &specs)
+            appendConvStack(
+                prefix: "encoder.\(level)", input: plan.encoderInputs[level], widths: entry.convs, to: &specs)
         }
         for level in decoder.indices.reversed() {
             let entry = decoder[level]
@@ -66,9 +67,11 @@ extension UNetArchitecture {
             let below = plan.decoderBelow[level]
             if upsample.kind == .transposedConv {
                 let k = upsample.kernel ?? 2
-                specs.append(TensorSpec(key: "\(prefix).up.weight", shape: [below, entry.upChannels, k, k], layout: .iohw))
+                specs.append(
+                    TensorSpec(key: "\(prefix).up.weight", shape: [below, entry.upChannels, k, k], layout: .iohw))
             } else if let k = upsample.convKernel {
-                specs.append(TensorSpec(key: "\(prefix).up.weight", shape: [entry.upChannels, below, k, k], layout: .oihw))
+                specs.append(
+                    TensorSpec(key: "\(prefix).up.weight", shape: [entry.upChannels, below, k, k], layout: .oihw))
             }
             if upsample.hasConvolution && upsample.bias {
                 specs.append(TensorSpec(key: "\(prefix).up.bias", shape: [entry.upChannels], layout: .channels))
@@ -90,7 +93,8 @@ extension UNetArchitecture {
     private func appendConvStack(prefix: String, input: Int, widths: [Int], to specs: inout [TensorSpec]) {
         var input = input
         for (index, width) in widths.enumerated() {
-            appendConv("\(prefix).conv\(index)", input: input, output: width, kernel: conv.kernel, bias: conv.bias, to: &specs)
+            appendConv(
+                "\(prefix).conv\(index)", input: input, output: width, kernel: conv.kernel, bias: conv.bias, to: &specs)
             let norm = "\(prefix).norm\(index)"
             if self.norm.hasAffineParameters {
                 specs.append(TensorSpec(key: "\(norm).weight", shape: [width], layout: .channels))

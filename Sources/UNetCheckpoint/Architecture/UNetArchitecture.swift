@@ -146,7 +146,9 @@ extension UNetArchitecture {
             self.negativeSlope = negativeSlope
         }
         public static let relu = Activation(kind: .relu)
-        public static func leakyReLU(_ slope: Double) -> Activation { Activation(kind: .leakyReLU, negativeSlope: slope) }
+        public static func leakyReLU(_ slope: Double) -> Activation {
+            Activation(kind: .leakyReLU, negativeSlope: slope)
+        }
         enum CodingKeys: String, CodingKey { case kind, negativeSlope = "negative_slope" }
     }
 

@@ -123,8 +123,9 @@ public struct CheckpointSummary: Codable, Sendable {
             storedBytes: checkpoint.tensors.reduce(0) { $0 + $1.storedByteCount })
         normCounters = checkpoint.normCounters
         probe = checkpoint.probe.map {
-            ProbeSummary(inputShape: $0.inputShape, outputShape: $0.outputShape, rtol: $0.relativeTolerance,
-                         atol: $0.absoluteTolerance)
+            ProbeSummary(
+                inputShape: $0.inputShape, outputShape: $0.outputShape, rtol: $0.relativeTolerance,
+                atol: $0.absoluteTolerance)
         }
         warnings = checkpoint.warnings
     }

@@ -31,8 +31,11 @@ public enum JSONValue: Codable, Hashable, Sendable {
         case .bool(let value): try container.encode(value)
         case .number(let value):
             // Whole numbers are written without a fraction, as the source wrote them.
-            if value.rounded() == value, abs(value) < 9.0e15 { try container.encode(Int64(value)) }
-            else { try container.encode(value) }
+            if value.rounded() == value, abs(value) < 9.0e15 {
+                try container.encode(Int64(value))
+            } else {
+                try container.encode(value)
+            }
         case .string(let value): try container.encode(value)
         case .array(let value): try container.encode(value)
         case .object(let value): try container.encode(value)

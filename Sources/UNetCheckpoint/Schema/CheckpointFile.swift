@@ -68,7 +68,8 @@ public final class CheckpointFile {
         }
         let versionText = try Self.rootString(root, "schema_version", file: path)
         guard let version = SchemaVersion(versionText) else {
-            throw CheckpointError(.invalid, file: path, "schema_version \"\(versionText.prefix(40))\" is not MAJOR.MINOR")
+            throw CheckpointError(
+                .invalid, file: path, "schema_version \"\(versionText.prefix(40))\" is not MAJOR.MINOR")
         }
         schemaVersion = version
         var document = SchemaDocument(
@@ -80,9 +81,11 @@ public final class CheckpointFile {
         }
         if version > SchemaVersion.current {
             warnings.append(
-                "schema \(version) is newer than this unet-ckpt's \(SchemaVersion.current): fields it does not know are ignored")
+                "schema \(version) is newer than this unet-ckpt's \(SchemaVersion.current): fields it does not know are ignored"
+            )
         }
-        architecture = try Self.decode(UNetArchitecture.self, from: document.architecture, what: "architecture", file: path)
+        architecture = try Self.decode(
+            UNetArchitecture.self, from: document.architecture, what: "architecture", file: path)
         do {
             try architecture.validate()
         } catch {
@@ -91,7 +94,9 @@ public final class CheckpointFile {
         metadata = try Self.decode(CheckpointMetadata.self, from: document.metadata, what: "metadata", file: path)
 
         // 2. Every dataset under /tensors, described; then each expected tensor checked.
-        let found = try withHDF5Errors(file: path, "cannot list the tensors") { try DatasetWalk(root: root, under: "tensors") }
+        let found = try withHDF5Errors(file: path, "cannot list the tensors") {
+            try DatasetWalk(root: root, under: "tensors")
+        }
         var problems = found.problems
         var stored: [StoredTensor] = []
         var counters: [String: Int64] = [:]
@@ -138,7 +143,8 @@ public final class CheckpointFile {
         }
         guard problems.isEmpty else {
             throw CheckpointError(
-                .invalid, file: path, "the file does not match its architecture (schema \(version))", problems: problems)
+                .invalid, file: path, "the file does not match its architecture (schema \(version))", problems: problems
+            )
         }
         tensors = stored
         normCounters = counters
@@ -161,7 +167,8 @@ public final class CheckpointFile {
             if computed != info.storedChecksum {
                 throw CheckpointError(
                     .checksumMismatch, file: path,
-                    "tensor \(key) is corrupt: its data has CRC-32 \(hex(computed)), the file recorded \(hex(info.storedChecksum))")
+                    "tensor \(key) is corrupt: its data has CRC-32 \(hex(computed)), the file recorded \(hex(info.storedChecksum))"
+                )
             }
         }
         return tensor
@@ -239,7 +246,8 @@ public final class CheckpointFile {
         do {
             return try HDF5File.open(path)
         } catch let error as HDF5Error {
-            throw CheckpointError(.notACheckpoint, file: path, "not an HDF5 file, or a damaged one", cause: error.description)
+            throw CheckpointError(
+                .notACheckpoint, file: path, "not an HDF5 file, or a damaged one", cause: error.description)
         }
     }
 
@@ -248,14 +256,16 @@ public final class CheckpointFile {
             if name == "format" {
                 throw CheckpointError(
                     .notACheckpoint, file: file,
-                    "not a unet-ckpt checkpoint: the HDF5 file has no \"format\" attribute (a Keras or other HDF5 file?)")
+                    "not a unet-ckpt checkpoint: the HDF5 file has no \"format\" attribute (a Keras or other HDF5 file?)"
+                )
             }
             throw CheckpointError(.invalid, file: file, "the root attribute \"\(name)\" is missing")
         }
         do {
             return try root.stringAttribute(name)
         } catch let error as HDF5Error {
-            throw CheckpointError(.invalid, file: file, "the root attribute \"\(name)\" is unreadable", cause: error.description)
+            throw CheckpointError(
+                .invalid, file: file, "the root attribute \"\(name)\" is unreadable", cause: error.description)
         }
     }
 
@@ -268,12 +278,15 @@ public final class CheckpointFile {
         }
     }
 
-    private static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue, what: String, file: String) throws -> T {
+    private static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue, what: String, file: String) throws
+        -> T
+    {
         do {
             let data = try JSONEncoder().encode(value)
             return try JSONDecoder().decode(type, from: data)
         } catch let error as DecodingError {
-            throw CheckpointError(.invalid, file: file, "the \(what) JSON does not follow the schema: \(error.readable(root: what))")
+            throw CheckpointError(
+                .invalid, file: file, "the \(what) JSON does not follow the schema: \(error.readable(root: what))")
         }
     }
 
@@ -284,7 +297,8 @@ public final class CheckpointFile {
         }
         let dtypeText = (try? dataset.stringAttribute("dtype", limit: 64)) ?? ""
         guard let dtype = DType(rawValue: dtypeText) else {
-            throw fail(dtypeText.isEmpty ? "no dtype attribute" : "dtype \"\(dtypeText)\" is not float32, float16 or bfloat16")
+            throw fail(
+                dtypeText.isEmpty ? "no dtype attribute" : "dtype \"\(dtypeText)\" is not float32, float16 or bfloat16")
         }
         guard dataset.type.elementType == dtype.hdf5ElementType else {
             throw fail("stored as \(dataset.type), but its dtype attribute says \(dtype.rawValue)")
@@ -313,7 +327,8 @@ public final class CheckpointFile {
             guard dataset.filters.isEmpty else { throw TensorProblem(message: "a contiguous dataset with filters") }
             if dataset.storageSize != expectedBytes {
                 throw TensorProblem(
-                    message: dataset.storageSize == 0 ? "no data was ever written"
+                    message: dataset.storageSize == 0
+                        ? "no data was ever written"
                         : "holds \(dataset.storageSize) bytes, its shape and dtype need \(expectedBytes)")
             }
             return dataset.layout == .contiguous ? "contiguous" : "compact"
@@ -389,7 +404,8 @@ struct DatasetWalk {
         for child in try group.childNames() {
             visited += 1
             guard visited <= Self.maximumObjects, depth <= Self.maximumDepth else {
-                problems.append("more than \(Self.maximumObjects) objects or \(Self.maximumDepth) levels under /tensors")
+                problems.append(
+                    "more than \(Self.maximumObjects) objects or \(Self.maximumDepth) levels under /tensors")
                 return
             }
             let childPath = path + "/" + child
@@ -414,9 +430,10 @@ extension DecodingError {
     /// A one-line account naming the JSON path, e.g. `architecture.conv.kernel: expected Int`.
     func readable(root: String) -> String {
         func path(_ context: Context, _ extra: CodingKey? = nil) -> String {
-            ([root] + (context.codingPath + (extra.map { [$0] } ?? [])).map { key in
-                key.intValue.map { "[\($0)]" } ?? key.stringValue
-            }).joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+            ([root]
+                + (context.codingPath + (extra.map { [$0] } ?? [])).map { key in
+                    key.intValue.map { "[\($0)]" } ?? key.stringValue
+                }).joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
         }
         switch self {
         case .keyNotFound(let key, let context): return "\(path(context, key)) is missing"

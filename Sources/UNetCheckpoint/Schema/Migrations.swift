@@ -28,15 +28,15 @@ enum SchemaMigrations {
         if document.version.major > current.major {
             throw CheckpointError(
                 .unsupportedVersion, file: file,
-                "the file uses schema \(document.version), but this unet-ckpt (\(UNetCheckpointLibrary.version)) reads "
-                    + "schema versions up to \(current.major).x; a newer unet-ckpt is needed")
+                "schema_version \(document.version) is too new: this unet-ckpt (\(UNetCheckpointLibrary.version)) "
+                    + "reads schema versions up to \(current.major).x; a newer unet-ckpt is needed")
         }
         var applied: [String] = []
         while document.version.major < current.major {
             guard let step = all.first(where: { $0.fromMajor == document.version.major }) else {
                 throw CheckpointError(
                     .unsupportedVersion, file: file,
-                    "the file uses schema \(document.version), which this unet-ckpt has no migration for "
+                    "schema_version \(document.version) is older than any this unet-ckpt has a migration for "
                         + "(it reads \(current.major).x)")
             }
             try step.apply(&document)

@@ -97,5 +97,5 @@ public struct Tensor: Sendable, Equatable {
 }
 
 #if _endian(big)
-#error("unet-ckpt assumes a little-endian host: checkpoints are little-endian and are read without swapping")
+    #error("unet-ckpt assumes a little-endian host: checkpoints are little-endian and are read without swapping")
 #endif

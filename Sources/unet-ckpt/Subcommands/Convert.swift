@@ -40,7 +40,9 @@ struct Convert: ParsableCommand {
         if !(1...9).contains(gzipLevel) { throw ValidationError("--gzip-level must be within 1-9") }
         let inputURL = URL(fileURLWithPath: input).resolvingSymlinksInPath()
         let outputURL = URL(fileURLWithPath: output).resolvingSymlinksInPath()
-        if inputURL.path == outputURL.path { throw ValidationError("OUTPUT must differ from INPUT: the input is never modified") }
+        if inputURL.path == outputURL.path {
+            throw ValidationError("OUTPUT must differ from INPUT: the input is never modified")
+        }
     }
 
     func run() throws {
@@ -51,10 +53,12 @@ struct Convert: ParsableCommand {
         if let name = dtype, let target = DType(shortName: name) {
             let converted = checkpoint.converted(to: target)
             let error = ConversionError(from: checkpoint, to: converted)
-            FileHandle.standardError.write(Data("""
-                converted to \(target.rawValue): largest absolute error \(Format.number(error.absolute)), \
-                largest relative error \(Format.number(error.relative))\n
-                """.utf8))
+            FileHandle.standardError.write(
+                Data(
+                    """
+                    converted to \(target.rawValue): largest absolute error \(Format.number(error.absolute)), \
+                    largest relative error \(Format.number(error.relative))\n
+                    """.utf8))
             checkpoint = converted
         }
         let writeOptions = WriteOptions(

@@ -28,7 +28,8 @@ struct Inspect: ParsableCommand {
                 for warning in summary.warnings { printWarning(warning) }
             }
             if stats, summary.tensors.contains(where: { $0.checksum == "mismatch" }) {
-                throw CheckpointError(.checksumMismatch, file: file, "some tensors do not match their checksum (see the table)")
+                throw CheckpointError(
+                    .checksumMismatch, file: file, "some tensors do not match their checksum (see the table)")
             }
         }
     }
@@ -153,7 +154,9 @@ struct SummaryText {
             add("training", parts.compactMap { $0 }.joined(separator: ", "))
         }
         if let s = m.source {
-            let parts: [String?] = [s.format, s.layout.map { "layout \($0)" }, s.fileName, s.sha256.map { "sha256 \($0)" }]
+            let parts: [String?] = [
+                s.format, s.layout.map { "layout \($0)" }, s.fileName, s.sha256.map { "sha256 \($0)" },
+            ]
             add("source", parts.compactMap { $0 }.joined(separator: ", "))
         }
         if let w = m.writer { add("written by", "\(w.tool) \(w.version)" + (w.writtenAt.map { " at \($0)" } ?? "")) }
@@ -164,7 +167,10 @@ struct SummaryText {
             add("num_batches_tracked", "\(values) (\(summary.normCounters.count) batch norm layers)")
         }
         if let probe = summary.probe {
-            add("probe", "\(Format.shape(probe.inputShape)) → \(Format.shape(probe.outputShape)), rtol \(probe.rtol), atol \(probe.atol)")
+            add(
+                "probe",
+                "\(Format.shape(probe.inputShape)) → \(Format.shape(probe.outputShape)), rtol \(probe.rtol), atol \(probe.atol)"
+            )
         }
         return lines.isEmpty ? "Metadata\n  (none)" : "Metadata\n" + lines.joined(separator: "\n")
     }

@@ -45,7 +45,9 @@ struct Verify: ParsableCommand {
             // A file that breaks the schema is a verification result, not a crash: report it.
             result = Result(
                 file: file, valid: false, schemaVersion: nil, checkedTensors: 0,
-                failures: (error.problems.isEmpty ? [error.message] : error.problems).map { Result.Failure(key: "", reason: $0) },
+                failures: (error.problems.isEmpty ? [error.message] : error.problems).map {
+                    Result.Failure(key: "", reason: $0)
+                },
                 warnings: [])
         } catch let error as CheckpointError {
             printError(options.verbose ? error.detailedDescription : error.limitedDescription)
@@ -54,7 +56,9 @@ struct Verify: ParsableCommand {
         if json {
             try JSONOutput.print(result)
         } else if result.valid {
-            print("\(file): OK (schema \(result.schemaVersion ?? "?"), \(result.checkedTensors) tensors, every checksum matches)")
+            print(
+                "\(file): OK (schema \(result.schemaVersion ?? "?"), \(result.checkedTensors) tensors, every checksum matches)"
+            )
             for warning in result.warnings { printWarning(warning) }
         } else {
             print("\(file): FAILED (\(result.failures.count) of \(result.checkedTensors) tensors are corrupt)")

@@ -72,25 +72,27 @@ public final class HDF5Dataset: HDF5Object {
     /// Reads all elements, unconverted, into `buffer`, whose size must be exactly
     /// `elementCount × type.size`.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws {
-        HDF5Library.prepare()
-        let what = "read dataset \(path)"
-        guard let count = elementCount, count.multipliedReportingOverflow(by: type.size) == (buffer.count, false)
-        else { throw HDF5Error("\(what): the buffer has \(buffer.count) bytes for shape \(shape)", file: file) }
-        if buffer.count == 0 { return }
-        let fileType = Handle.datatype(try checkID(H5Dget_type(handle.id), what, file: file))
-        let all = chdf5_s_all()
-        try check(H5Dread(handle.id, fileType.id, all, all, chdf5_p_default(), buffer.baseAddress), what, file: file)
+        try transfer("read", byteCount: buffer.count) { fileType, all in
+            H5Dread(handle.id, fileType, all, all, chdf5_p_default(), buffer.baseAddress)
+        }
     }
 
     /// Writes all elements from `bytes`, already in the dataset's element type and byte order.
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        try transfer("write", byteCount: bytes.count) { fileType, all in
+            H5Dwrite(handle.id, fileType, all, all, chdf5_p_default(), bytes.baseAddress)
+        }
+    }
+
+    /// Checks that `byteCount` is exactly the dataset's size, then moves all elements in the
+    /// stored type (no conversion) with `call(fileType, H5S_ALL)`.
+    private func transfer(_ verb: String, byteCount: Int, _ call: (hid_t, hid_t) -> herr_t) throws {
         HDF5Library.prepare()
-        let what = "write dataset \(path)"
-        guard let count = elementCount, count.multipliedReportingOverflow(by: type.size) == (bytes.count, false)
-        else { throw HDF5Error("\(what): \(bytes.count) bytes for shape \(shape)", file: file) }
-        if bytes.count == 0 { return }
+        let what = "\(verb) dataset \(path)"
+        guard let count = elementCount, count.multipliedReportingOverflow(by: type.size) == (byteCount, false)
+        else { throw HDF5Error("\(what): \(byteCount) bytes for shape \(shape) of \(type)", file: file) }
+        if byteCount == 0 { return }
         let fileType = Handle.datatype(try checkID(H5Dget_type(handle.id), what, file: file))
-        let all = chdf5_s_all()
-        try check(H5Dwrite(handle.id, fileType.id, all, all, chdf5_p_default(), bytes.baseAddress), what, file: file)
+        try check(call(fileType.id, chdf5_s_all()), what, file: file)
     }
 }

@@ -34,13 +34,7 @@ extension HDF5Object {
 
     /// Reads a scalar string attribute, stored variable- or fixed-length, at most `limit` bytes.
     public func stringAttribute(_ name: String, limit: Int = 16 << 20) throws -> String {
-        let attribute = try openAttribute(name)
-        let what = "read attribute \"\(name)\" of \(path)"
-        let fileType = Handle.datatype(try checkID(H5Aget_type(attribute.id), what, file: file))
-        guard H5Tget_class(fileType.id) == H5T_STRING else {
-            throw HDF5Error("\(what): it is not a string", file: file)
-        }
-        try requireSingleElement(attribute, what)
+        let (attribute, fileType, what) = try openScalarAttribute(name, of: H5T_STRING)
         if H5Tis_variable_str(fileType.id) > 0 {
             let memoryType = Handle.datatype(try checkID(H5Tcopy(chdf5_t_c_s1()), what, file: file))
             try check(H5Tset_size(memoryType.id, chdf5_t_variable()), what, file: file)
@@ -127,22 +121,25 @@ extension HDF5Object {
         return Handle.attribute(try checkID(id, "open attribute \"\(name)\" of \(path)", file: file))
     }
 
-    private func requireSingleElement(_ attribute: Handle, _ what: String) throws {
-        let space = Handle.dataspace(try checkID(H5Aget_space(attribute.id), what, file: file))
-        let count = H5Sget_simple_extent_npoints(space.id)
-        guard count == 1 else { throw HDF5Error("\(what): it holds \(count) values, not one", file: file) }
-    }
-
-    private func readNumericAttribute<T: BitwiseCopyable>(
-        _ name: String, memoryType: hid_t, expecting typeClass: H5T_class_t, into value: inout T
-    ) throws {
+    /// Opens an attribute that must hold one value of the given type class; returns it, its
+    /// stored type and the text that names the read in errors.
+    private func openScalarAttribute(_ name: String, of typeClass: H5T_class_t) throws -> (Handle, Handle, String) {
         let attribute = try openAttribute(name)
         let what = "read attribute \"\(name)\" of \(path)"
         let fileType = Handle.datatype(try checkID(H5Aget_type(attribute.id), what, file: file))
         guard H5Tget_class(fileType.id) == typeClass else {
             throw HDF5Error("\(what): it has type \(HDF5TypeDescription(typeID: fileType.id))", file: file)
         }
-        try requireSingleElement(attribute, what)
+        let space = Handle.dataspace(try checkID(H5Aget_space(attribute.id), what, file: file))
+        let count = H5Sget_simple_extent_npoints(space.id)
+        guard count == 1 else { throw HDF5Error("\(what): it holds \(count) values, not one", file: file) }
+        return (attribute, fileType, what)
+    }
+
+    private func readNumericAttribute<T: BitwiseCopyable>(
+        _ name: String, memoryType: hid_t, expecting typeClass: H5T_class_t, into value: inout T
+    ) throws {
+        let (attribute, _, what) = try openScalarAttribute(name, of: typeClass)
         try check(H5Aread(attribute.id, memoryType, &value), what, file: file)
     }
 

@@ -1,5 +1,5 @@
-import Testing
 import TestSupport
+import Testing
 import UNetCheckpoint
 
 /// The README's and the getting-started article's example, as written there (public API only).

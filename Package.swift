@@ -17,14 +17,14 @@ let package = Package(
             name: "CHDF5", pkgConfig: "hdf5",
             providers: [.apt(["libhdf5-dev"]), .brew(["hdf5"])]),
         .systemLibrary(
-            name: "CZlib", pkgConfig: "zlib",
+            name: "CUNetZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]),
 
         // A small owning Swift layer over libhdf5.
         .target(name: "HDF5", dependencies: ["CHDF5"]),
 
         // The checkpoint library: architecture, tensors, schema, validation, migrations.
-        .target(name: "UNetCheckpoint", dependencies: ["HDF5", "CZlib"]),
+        .target(name: "UNetCheckpoint", dependencies: ["HDF5", "CUNetZlib"]),
 
         // The command line.
         .executableTarget(

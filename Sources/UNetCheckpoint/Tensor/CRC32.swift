@@ -1,4 +1,4 @@
-import CZlib
+import CUNetZlib
 
 /// CRC-32 (ISO-HDLC: zlib's, gzip's, PNG's) over bytes, computed by zlib.
 public enum CRC32 {

@@ -6,10 +6,13 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "UNetCheckpoint", targets: ["UNetCheckpoint"]),
+        .library(name: "UNetFormats", targets: ["UNetFormats"]),
         .executable(name: "unet-ckpt", targets: ["unet-ckpt"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C libraries from the system (Debian: libhdf5-dev, zlib1g-dev).
@@ -26,11 +29,20 @@ let package = Package(
         // The checkpoint library: architecture, tensors, schema, validation, migrations.
         .target(name: "UNetCheckpoint", dependencies: ["HDF5", "CUNetZlib"]),
 
+        // Foreign formats: PyTorch, safetensors and Keras files and the project layouts inside them.
+        .target(
+            name: "UNetFormats",
+            dependencies: [
+                "UNetCheckpoint", "HDF5",
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
+
         // The command line.
         .executableTarget(
             name: "unet-ckpt",
             dependencies: [
-                "UNetCheckpoint",
+                "UNetCheckpoint", "UNetFormats",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

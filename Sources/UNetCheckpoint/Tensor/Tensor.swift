@@ -72,7 +72,7 @@ public struct Tensor: Sendable, Equatable {
     }
 
     /// The CRC-32 of the stored bytes (docs/format.md §5).
-    public var crc32: UInt32 { withUnsafeBytes(CRC32.checksum) }
+    public var crc32: UInt32 { withUnsafeBytes { CRC32.checksum($0) } }
 
     /// Reads a tensor of `dtype` and `shape` by letting `fill` write its bytes exactly once.
     static func reading(

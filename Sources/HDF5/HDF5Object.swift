@@ -34,25 +34,54 @@ extension HDF5Object {
 
     /// Reads a scalar string attribute, stored variable- or fixed-length, at most `limit` bytes.
     public func stringAttribute(_ name: String, limit: Int = 16 << 20) throws -> String {
-        let (attribute, fileType, what) = try openScalarAttribute(name, of: H5T_STRING)
+        let strings = try stringArrayAttribute(name, limit: limit)
+        guard strings.count == 1 else {
+            throw HDF5Error("read attribute \"\(name)\" of \(path): it holds \(strings.count) values, not one", file: file)
+        }
+        return strings[0]
+    }
+
+    /// Reads a string attribute holding any number of strings (Keras' `layer_names`), stored
+    /// variable- or fixed-length, at most `limit` bytes in all.
+    public func stringArrayAttribute(_ name: String, limit: Int = 16 << 20) throws -> [String] {
+        let attribute = try openAttribute(name)
+        let what = "read attribute \"\(name)\" of \(path)"
+        let space = Handle.dataspace(try checkID(H5Aget_space(attribute.id), what, file: file))
+        let count = Int(H5Sget_simple_extent_npoints(space.id))
+        guard count >= 0, count <= limit else { throw HDF5Error("\(what): \(count) strings", file: file) }
+        // An empty list has no strings to type (h5py writes an empty float64 array for one).
+        if count == 0 { return [] }
+        let fileType = Handle.datatype(try checkID(H5Aget_type(attribute.id), what, file: file))
+        guard H5Tget_class(fileType.id) == H5T_STRING else {
+            throw HDF5Error("\(what): it has type \(HDF5TypeDescription(typeID: fileType.id))", file: file)
+        }
         if H5Tis_variable_str(fileType.id) > 0 {
             let memoryType = Handle.datatype(try checkID(H5Tcopy(chdf5_t_c_s1()), what, file: file))
             try check(H5Tset_size(memoryType.id, chdf5_t_variable()), what, file: file)
             try check(H5Tset_cset(memoryType.id, H5Tget_cset(fileType.id)), what, file: file)
-            var pointer: UnsafeMutablePointer<CChar>? = nil
-            try check(H5Aread(attribute.id, memoryType.id, &pointer), what, file: file)
-            guard let pointer else { return "" }
-            defer { H5free_memory(pointer) }
-            let length = strnlen(pointer, limit + 1)
-            if length > limit { throw HDF5Error("\(what): longer than \(limit) bytes", file: file) }
-            return String(decoding: UnsafeRawBufferPointer(start: pointer, count: length), as: UTF8.self)
+            var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: count)
+            try check(H5Aread(attribute.id, memoryType.id, &pointers), what, file: file)
+            defer { for pointer in pointers where pointer != nil { H5free_memory(pointer) } }
+            var total = 0
+            return try pointers.map { pointer in
+                guard let pointer else { return "" }
+                let length = strnlen(pointer, limit + 1)
+                total += length
+                if total > limit { throw HDF5Error("\(what): longer than \(limit) bytes", file: file) }
+                return String(decoding: UnsafeRawBufferPointer(start: pointer, count: length), as: UTF8.self)
+            }
         }
         let size = H5Tget_size(fileType.id)
-        if size > limit { throw HDF5Error("\(what): longer than \(limit) bytes", file: file) }
-        var bytes = [UInt8](repeating: 0, count: max(size, 1))
+        guard size > 0, size.multipliedReportingOverflow(by: count).partialValue <= limit else {
+            throw HDF5Error("\(what): longer than \(limit) bytes", file: file)
+        }
+        var bytes = [UInt8](repeating: 0, count: max(size * count, 1))
         try check(H5Aread(attribute.id, fileType.id, &bytes), what, file: file)
-        let end = bytes.firstIndex(of: 0) ?? size
-        return String(decoding: bytes[..<min(end, size)], as: UTF8.self)
+        return (0..<count).map { index in
+            let element = bytes[(index * size)..<((index + 1) * size)]
+            let end = element.firstIndex(of: 0) ?? element.endIndex
+            return String(decoding: element[..<end], as: UTF8.self)
+        }
     }
 
     /// Reads a scalar integer attribute as a 64-bit signed integer.

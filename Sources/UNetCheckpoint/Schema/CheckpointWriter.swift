@@ -34,7 +34,7 @@ extension Checkpoint {
         if case .compressed(let level) = options.storage, !(1...9).contains(level) {
             throw CheckpointError(.invalidArgument, file: path, "gzip level \(level) is outside 1-9")
         }
-        try AtomicFile.write(to: path) { temporary in
+        try AtomicWrite.replace(path) { temporary in
             try withHDF5Errors(file: path, "cannot write the checkpoint") {
                 try HDF5File.create(temporary) { root in try writeContents(into: root, options: options) }
             }

@@ -75,7 +75,7 @@ public struct Tensor: Sendable, Equatable {
     public var crc32: UInt32 { withUnsafeBytes { CRC32.checksum($0) } }
 
     /// Reads a tensor of `dtype` and `shape` by letting `fill` write its bytes exactly once.
-    static func reading(
+    public static func reading(
         dtype: DType, shape: [Int], fill: (UnsafeMutableRawBufferPointer) throws -> Void
     ) rethrows -> Tensor {
         let count = shape.reduce(1, *)

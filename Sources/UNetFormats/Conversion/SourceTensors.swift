@@ -11,8 +11,10 @@ public struct SourceTensors: Sendable {
     public var extras: [String: JSONValue] = [:]
     /// Entries that were left out, each with the reason.
     public var skipped: [String] = []
-    /// For Keras files: the layer graph read from the stored model config, when there is one.
+    /// For Keras files: the layer graph from the stored model config, when there is one.
     public var kerasGraph: KerasGraph?
+    /// Whether the keys are Keras' `<layer>/<index>`.
+    public var isKeras = false
 
     public init() {}
 

@@ -126,7 +126,7 @@ enum PyTorchReader {
         if isContiguous(reference) {
             return Array(source[reference.offset..<(reference.offset + count)])
         }
-        return stridedCopy(source, reference, count: count)
+        return stridedCopy(source, offset: reference.offset, shape: reference.shape, strides: reference.strides)
     }
 
     private static func isContiguous(_ reference: TensorReference) -> Bool {
@@ -136,25 +136,6 @@ enum PyTorchReader {
             expected *= size
         }
         return true
-    }
-
-    private static func stridedCopy<T>(_ source: [T], _ reference: TensorReference, count: Int) -> [T] {
-        var result: [T] = []
-        result.reserveCapacity(count)
-        var index = [Int](repeating: 0, count: reference.shape.count)
-        for _ in 0..<count {
-            var offset = reference.offset
-            for axis in index.indices { offset += index[axis] * reference.strides[axis] }
-            result.append(source[offset])
-            var axis = index.count - 1
-            while axis >= 0 {
-                index[axis] += 1
-                if index[axis] < reference.shape[axis] { break }
-                index[axis] = 0
-                axis -= 1
-            }
-        }
-        return result
     }
 }
 

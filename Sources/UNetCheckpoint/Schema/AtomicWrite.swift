@@ -4,13 +4,13 @@ import Foundation
 /// the content goes to a temporary file beside the destination, which is closed, synced to disk
 /// and renamed over the destination; the directory is synced too. On any failure the temporary
 /// file is removed and the destination is untouched.
-enum AtomicFile {
+public enum AtomicWrite {
     /// The prefix of the temporary files, so that leftovers of a killed process can be recognised.
-    static let temporaryPrefix = ".unet-ckpt-tmp-"
+    public static let temporaryPrefix = ".unet-ckpt-tmp-"
 
     /// Calls `produce` with a fresh temporary path (nothing exists there yet) and then moves the
     /// file it made to `destination`.
-    static func write(to destination: String, _ produce: (String) throws -> Void) throws {
+    public static func replace(_ destination: String, _ produce: (String) throws -> Void) throws {
         let url = URL(fileURLWithPath: destination)
         let directory = url.deletingLastPathComponent().path
         var isDirectory: ObjCBool = false

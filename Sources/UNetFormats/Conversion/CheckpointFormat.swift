@@ -1,0 +1,68 @@
+import HDF5
+import UNetCheckpoint
+
+/// The file formats unet-ckpt reads and writes.
+public enum CheckpointFormat: String, CaseIterable, Sendable {
+    /// unet-ckpt's own HDF5 schema (docs/format.md).
+    case unetH5 = "unet-h5"
+    /// A `torch.save` zip checkpoint of a state dict (`.pth`, `.pt`).
+    case pytorch
+    case safetensors
+    /// Keras' legacy HDF5 (`model.save("x.h5")`, or `save_weights` of Keras 2).
+    case kerasH5 = "keras-h5"
+    /// Keras 3 `save_weights("x.weights.h5")`.
+    case kerasWeights = "keras-weights"
+    /// Keras 3 `model.save("x.keras")`: a zip with the config and the weights.
+    case keras
+
+    /// The format an output path asks for by its extension.
+    public init?(outputPath path: String) {
+        let lower = path.lowercased()
+        if lower.hasSuffix(".weights.h5") { self = .kerasWeights }
+        else if lower.hasSuffix(".h5") || lower.hasSuffix(".hdf5") { self = .unetH5 }
+        else if lower.hasSuffix(".pth") || lower.hasSuffix(".pt") { self = .pytorch }
+        else if lower.hasSuffix(".safetensors") { self = .safetensors }
+        else if lower.hasSuffix(".keras") { self = .keras }
+        else { return nil }
+    }
+
+    /// Recognises a file's format from its content (magic bytes and structure), not its name.
+    public static func detect(_ path: String) throws(FormatError) -> CheckpointFormat {
+        let file = try InputFile(path: path)
+        let head = try file.prefix(16)
+        let hdf5: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
+        if head.starts(with: hdf5) { return try detectHDF5(path) }
+        if head.starts(with: [0x50, 0x4B, 0x03, 0x04]) || head.starts(with: [0x50, 0x4B, 0x05, 0x06]) {
+            let zip = try ZipReader(path: path)
+            if zip.entryNames.contains(where: { $0 == "data.pkl" || $0.hasSuffix("/data.pkl") }) { return .pytorch }
+            if zip.entries["config.json"] != nil && zip.entries["model.weights.h5"] != nil { return .keras }
+            throw FormatError(.unsupported, file: path, "a zip archive that is neither a PyTorch checkpoint nor a .keras file")
+        }
+        if head.count >= 9, head[8] == UInt8(ascii: "{") {
+            let length = head[0..<8].reversed().reduce(UInt64(0)) { ($0 << 8) | UInt64($1) }
+            if length >= 2, length <= UInt64(file.size - 8) { return .safetensors }
+        }
+        if head.first == 0x80 {
+            throw FormatError(
+                .unsupported, file: path,
+                "a PyTorch checkpoint in the legacy (pre-1.6) pickle format; re-save it in a recent PyTorch with "
+                    + "torch.save(torch.load(\"old.pth\", weights_only=True), \"new.pth\")")
+        }
+        if file.size == 0 { throw FormatError(.unsupported, file: path, "the file is empty") }
+        throw FormatError(.unsupported, file: path, "not a checkpoint format unet-ckpt knows (HDF5, PyTorch zip, safetensors, .keras)")
+    }
+
+    private static func detectHDF5(_ path: String) throws(FormatError) -> CheckpointFormat {
+        do {
+            let root = try HDF5File.open(path).root()
+            if try root.hasAttribute("format") { return .unetH5 }
+            if try root.hasAttribute("layer_names") || root.contains("model_weights") { return .kerasH5 }
+            if try root.contains("layers") || root.contains("vars") { return .kerasWeights }
+        } catch let error as HDF5Error {
+            throw FormatError(.malformed, file: path, "a damaged HDF5 file", cause: error.description)
+        } catch {
+            throw FormatError(.malformed, file: path, "a damaged HDF5 file", cause: "\(error)")
+        }
+        throw FormatError(.unsupported, file: path, "an HDF5 file that is neither a unet-ckpt checkpoint nor a Keras file")
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+import UNetCheckpoint
+
+/// A file opened for positioned reads, with its size known up front.
+final class InputFile {
+    let path: String
+    let size: Int
+    private let descriptor: Int32
+
+    init(path: String) throws(FormatError) {
+        self.path = path
+        descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else {
+            throw FormatError(.io, file: path, errno == ENOENT ? "no such file" : "cannot read the file: \(String(cString: strerror(errno)))")
+        }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else {
+            close(descriptor)
+            throw FormatError(.io, file: path, "not a regular file")
+        }
+        size = Int(status.st_size)
+    }
+
+    deinit { close(descriptor) }
+
+    /// Reads exactly `count` bytes at `offset`.
+    func read(at offset: Int, count: Int) throws(FormatError) -> [UInt8] {
+        guard offset >= 0, count >= 0, offset <= size, count <= size - offset else {
+            throw FormatError(.malformed, file: path, "a read past the end of the file (truncated?)")
+        }
+        var done = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            while done < count {
+                let n = pread(descriptor, buffer.baseAddress! + done, count - done, off_t(offset + done))
+                if n <= 0 { break }
+                done += n
+            }
+            initialized = count
+        }
+        guard done == count else { throw FormatError(.io, file: path, "cannot read \(count) bytes at \(offset)") }
+        return bytes
+    }
+
+    /// The first `count` bytes (fewer if the file is shorter).
+    func prefix(_ count: Int) throws(FormatError) -> [UInt8] { try read(at: 0, count: min(count, size)) }
+}
+
+/// Writes a file atomically: a temporary file beside the destination, synced and renamed.
+final class OutputFile {
+    private let handle: FileHandle
+
+    private init(handle: FileHandle) { self.handle = handle }
+
+    func append(_ data: Data) throws { try handle.write(contentsOf: data) }
+
+    static func write(to path: String, _ produce: (OutputFile) throws -> Void) throws {
+        try AtomicWrite.replace(path) { temporary in
+            guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
+                throw FormatError(.io, file: path, "cannot create a file beside \(path)")
+            }
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
+            defer { try? handle.close() }
+            try produce(OutputFile(handle: handle))
+            try handle.synchronize()
+        }
+    }
+}

@@ -121,6 +121,31 @@ extension HDF5Object {
         }
     }
 
+    /// Writes a list of strings as fixed-length, null-padded byte strings (what numpy's `S`
+    /// arrays and Keras' `layer_names` are); an empty list gets an empty (null) dataspace.
+    public func setAttribute(_ name: String, strings: [String]) throws {
+        HDF5Library.prepare()
+        let what = "write attribute \"\(name)\" of \(path)"
+        let encoded = strings.map { Array($0.utf8) }
+        let width = max(1, encoded.map(\.count).max() ?? 1)
+        let type = Handle.datatype(try checkID(H5Tcopy(chdf5_t_c_s1()), what, file: file))
+        try check(H5Tset_size(type.id, width), what, file: file)
+        try check(H5Tset_strpad(type.id, H5T_STR_NULLPAD), what, file: file)
+        let space: Handle
+        if strings.isEmpty {
+            space = Handle.dataspace(try checkID(H5Screate(H5S_NULL), what, file: file))
+        } else {
+            var dims = [hsize_t(strings.count)]
+            space = Handle.dataspace(try checkID(H5Screate_simple(1, &dims, nil), what, file: file))
+        }
+        var bytes = [UInt8](repeating: 0, count: width * max(1, strings.count))
+        for (index, string) in encoded.enumerated() { bytes.replaceSubrange((index * width)..<(index * width + string.count), with: string) }
+        let id = H5Acreate2(objectID, name, type.id, space.id, chdf5_p_default(), chdf5_p_default())
+        let attribute = Handle.attribute(try checkID(id, what, file: file))
+        if !strings.isEmpty { try check(H5Awrite(attribute.id, type.id, bytes), what, file: file) }
+        if attribute.close() < 0 { throw HDF5Error.fromStack(what, file: file) }
+    }
+
     /// Writes a scalar unsigned 32-bit attribute.
     public func setAttribute(_ name: String, uint32 value: UInt32) throws {
         var value = value

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import UNetCheckpoint
+import UNetFormats
 
 /// The documented exit codes (README, `unet-ckpt --help`).
 enum ExitStatus {
@@ -15,6 +16,16 @@ enum ExitStatus {
         case .io: unreadableInput
         }
     }
+
+    /// While writing an output, file-system failures are write failures.
+    static func forWriting(_ error: any Error) -> ExitCode {
+        switch error {
+        case let error as CheckpointError where error.kind == .io: writeFailed
+        case let error as FormatError where error.kind == .io: writeFailed
+        case let error as CheckpointError: code(for: error)
+        default: unreadableInput
+        }
+    }
 }
 
 /// Options every subcommand shares.
@@ -23,21 +34,28 @@ struct CommonOptions: ParsableArguments {
     var verbose = false
 }
 
-/// Runs a subcommand's body, printing a ``CheckpointError`` on stderr (one line, or the list of
-/// problems) and turning it into the documented exit code.
+/// Runs a subcommand's body, printing a checkpoint or format error on stderr (one line, or the
+/// list of problems) and turning it into the documented exit code.
 func reportingErrors(
-    _ options: CommonOptions, exitCode: ((CheckpointError) -> ExitCode)? = nil, _ body: () throws -> Void
+    _ options: CommonOptions, exitCode: ((any Error) -> ExitCode)? = nil, _ body: () throws -> Void
 ) throws {
     do {
         try body()
     } catch let error as CheckpointError {
         printError(options.verbose ? error.detailedDescription : error.limitedDescription)
-        throw (exitCode ?? ExitStatus.code(for:))(error)
+        throw exitCode?(error) ?? ExitStatus.code(for: error)
+    } catch let error as FormatError {
+        printError(options.verbose ? error.description + (error.cause.map { "\n  caused by: \($0)" } ?? "") : error.description)
+        throw exitCode?(error) ?? ExitStatus.unreadableInput
     }
 }
 
 func printError(_ text: String) {
     FileHandle.standardError.write(Data(("error: " + text + "\n").utf8))
+}
+
+func printNote(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
 }
 
 func printWarning(_ text: String) {

@@ -131,20 +131,21 @@ enum Safetensors {
         return .string(text)
     }
 
-    /// Writes tensors (in the given order) and string metadata as a safetensors file.
-    static func write(
-        _ tensors: [(key: String, tensor: Tensor)], integers: [(key: String, value: Int64)], metadata: [String: String],
-        to path: String
-    ) throws {
+    /// Writes tensors and integer scalars (in the given order) and string metadata.
+    static func write(_ entries: [(key: String, value: PyTorchWriter.Value)], metadata: [String: String], to path: String)
+        throws
+    {
         struct Item { let key: String; let dtype: String; let shape: [Int]; let bytes: Data }
-        var items = tensors.map { entry in
-            Item(
-                key: entry.key,
-                dtype: ["float32": "F32", "float16": "F16", "bfloat16": "BF16"][entry.tensor.dtype.rawValue]!,
-                shape: entry.tensor.shape, bytes: entry.tensor.withUnsafeBytes { Data($0) })
-        }
-        items += integers.map { entry in
-            Item(key: entry.key, dtype: "I64", shape: [], bytes: withUnsafeBytes(of: entry.value.littleEndian) { Data($0) })
+        let items = entries.compactMap { entry -> Item? in
+            switch entry.value {
+            case .tensor(let tensor):
+                let dtype = ["float32": "F32", "float16": "F16", "bfloat16": "BF16"][tensor.dtype.rawValue]!
+                return Item(key: entry.key, dtype: dtype, shape: tensor.shape, bytes: tensor.withUnsafeBytes { Data($0) })
+            case .int64Scalar(let value):
+                return Item(key: entry.key, dtype: "I64", shape: [], bytes: withUnsafeBytes(of: value.littleEndian) { Data($0) })
+            case .json:
+                return nil
+            }
         }
         var header = "{"
         if !metadata.isEmpty {

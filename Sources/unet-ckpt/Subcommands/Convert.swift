@@ -1,31 +1,47 @@
 import ArgumentParser
 import Foundation
 import UNetCheckpoint
+import UNetFormats
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Rewrite a checkpoint: change dtypes, storage or schema version.",
+        abstract: "Convert between unet-ckpt HDF5, PyTorch .pth, safetensors and Keras files.",
         discussion: """
-            The output is written atomically: an existing OUTPUT is replaced only by a complete new \
-            file, and INPUT is never modified.
+            The input format is recognised from the content, the output format from the extension \
+            (.h5 unet-ckpt, .pth/.pt, .safetensors, .weights.h5); --from and --to override them. \
+            The project layout (milesial, MONAI BasicUNet, Keras functional) and the whole \
+            architecture are inferred from the keys and shapes; --map gives a mapping file for other \
+            layouts. The output is written atomically and INPUT is never modified.
             """)
 
     @Argument(help: "The checkpoint to read.")
     var input: String
 
-    @Argument(help: "The file to write (.h5).")
+    @Argument(help: "The file to write.")
     var output: String
+
+    @Option(help: "The input format: unet-h5, pytorch, safetensors, keras-h5, keras-weights, keras.")
+    var from: String?
+
+    @Option(help: "The output format: unet-h5, pytorch, safetensors, keras-h5, keras-weights.")
+    var to: String?
+
+    @Option(help: "The key layout of a .pth/.safetensors/Keras output: milesial, monai-basicunet, keras-functional, unet-ckpt.")
+    var layout: String?
+
+    @Option(help: "A mapping file (JSON) for a custom key layout; see docs/mapping.md.")
+    var map: String?
 
     @Option(help: "Store every tensor as f32, f16 or bf16 (rounding to nearest even).")
     var dtype: String?
 
-    @Flag(help: "Store tensors chunked with the shuffle and gzip filters (smaller, slower to read).")
+    @Flag(help: "unet-h5 output: store tensors chunked with the shuffle and gzip filters.")
     var compress = false
 
     @Option(help: "The gzip level with --compress (1-9).")
     var gzipLevel = 4
 
-    @Option(help: "Write this schema version (MAJOR.MINOR); it is refused if the version would lose anything.")
+    @Option(help: "unet-h5 output: write this schema version (MAJOR.MINOR).")
     var schemaVersion: String?
 
     @OptionGroup var options: CommonOptions
@@ -34,40 +50,51 @@ struct Convert: ParsableCommand {
         if let dtype, DType(shortName: dtype) == nil {
             throw ValidationError("--dtype must be f32, f16 or bf16, not \"\(dtype)\"")
         }
+        for (flag, value) in [("--from", from), ("--to", to)] {
+            if let value, CheckpointFormat(rawValue: value) == nil {
+                let all = CheckpointFormat.allCases.map(\.rawValue).joined(separator: ", ")
+                throw ValidationError("\(flag) must be one of \(all), not \"\(value)\"")
+            }
+        }
+        if to == nil && CheckpointFormat(outputPath: output) == nil {
+            throw ValidationError("cannot tell the output format from \"\(output)\": use --to or a known extension")
+        }
         if let schemaVersion, SchemaVersion(schemaVersion) == nil {
             throw ValidationError("--schema-version must look like 1.0, not \"\(schemaVersion)\"")
         }
         if !(1...9).contains(gzipLevel) { throw ValidationError("--gzip-level must be within 1-9") }
         let inputURL = URL(fileURLWithPath: input).resolvingSymlinksInPath()
         let outputURL = URL(fileURLWithPath: output).resolvingSymlinksInPath()
-        if inputURL.path == outputURL.path {
-            throw ValidationError("OUTPUT must differ from INPUT: the input is never modified")
-        }
+        if inputURL.path == outputURL.path { throw ValidationError("OUTPUT must differ from INPUT: the input is never modified") }
     }
 
     func run() throws {
-        var checkpoint: Checkpoint!
+        let outputFormat = to.flatMap(CheckpointFormat.init(rawValue:)) ?? CheckpointFormat(outputPath: output)!
+        var imported: ImportedCheckpoint!
         try reportingErrors(options) {
-            checkpoint = try CheckpointFile(path: input).read()
+            let mapping = try map.map { try MappingFile(path: $0) }
+            imported = try CheckpointImporter.read(input, format: from.flatMap(CheckpointFormat.init(rawValue:)), mapping: mapping)
         }
+        var checkpoint = imported.checkpoint
+        for note in imported.notes { printNote(note) }
+        printNote("read \(imported.format.rawValue), layout \(imported.layout): \(checkpoint.architecture.descriptionLines[0])")
         if let name = dtype, let target = DType(shortName: name) {
             let converted = checkpoint.converted(to: target)
             let error = ConversionError(from: checkpoint, to: converted)
-            FileHandle.standardError.write(
-                Data(
-                    """
-                    converted to \(target.rawValue): largest absolute error \(Format.number(error.absolute)), \
-                    largest relative error \(Format.number(error.relative))\n
-                    """.utf8))
+            printNote(
+                "converted to \(target.rawValue): largest absolute error \(Format.number(error.absolute)), "
+                    + "largest relative error \(Format.number(error.relative))")
             checkpoint = converted
         }
         let writeOptions = WriteOptions(
             storage: compress ? .compressed(level: gzipLevel) : .contiguous,
             schemaVersion: schemaVersion.flatMap(SchemaVersion.init) ?? .current)
-        try reportingErrors(options, exitCode: { $0.kind == .io ? ExitStatus.writeFailed : ExitStatus.code(for: $0) }) {
-            for loss in try checkpoint.write(to: output, options: writeOptions) { printWarning(loss) }
+        try reportingErrors(options, exitCode: ExitStatus.forWriting) {
+            let notes = try CheckpointExporter.write(
+                checkpoint, to: output, format: outputFormat, layout: layout, options: writeOptions)
+            for note in notes { printNote(note) }
         }
-        print("wrote \(output) (schema \(writeOptions.schemaVersion))")
+        print("wrote \(output) (\(outputFormat.rawValue))")
     }
 }
 

@@ -1,0 +1,162 @@
+import Foundation
+import UNetCheckpoint
+
+/// Writes a canonical ``Checkpoint`` in any supported format, in the key layout of a project
+/// (by default the one it came from), so that the project's own code loads it.
+public enum CheckpointExporter {
+    /// Layouts that can be written, by format.
+    static func layouts(for format: CheckpointFormat) -> [String] {
+        switch format {
+        case .unetH5: [CanonicalLayout.name]
+        case .pytorch, .safetensors: [MilesialLayout.name, MonaiBasicUNetLayout.name, CanonicalLayout.name]
+        case .kerasH5, .kerasWeights: [KerasLayout.name]
+        case .keras: []
+        }
+    }
+
+    /// Writes `checkpoint` to `path` atomically.
+    /// - Parameter layout: the key layout; by default the source's (`metadata.source.layout`) when
+    ///   the format can hold it, else unet-ckpt's canonical keys.
+    /// - Returns: notes for the user (what was not written, which layout was chosen).
+    @discardableResult
+    public static func write(
+        _ checkpoint: Checkpoint, to path: String, format: CheckpointFormat, layout: String? = nil,
+        options: WriteOptions = WriteOptions()
+    ) throws -> [String] {
+        let possible = layouts(for: format)
+        guard !possible.isEmpty else {
+            throw FormatError(
+                .unsupported, file: path,
+                "writing .keras archives is not supported; write Keras weights (.weights.h5) and load them into the model")
+        }
+        var notes: [String] = []
+        let chosen: String
+        if let layout {
+            guard possible.contains(layout) else {
+                throw FormatError(
+                    .unsupported, file: path,
+                    "\(format.rawValue) files can be written in the layouts \(possible.joined(separator: ", ")), not \(layout)")
+            }
+            chosen = layout
+        } else if let source = checkpoint.metadata.source?.layout, possible.contains(source) {
+            chosen = source
+        } else {
+            chosen = possible.last!
+            if let source = checkpoint.metadata.source?.layout, source != chosen, format != .unetH5 {
+                notes.append("the source layout \(source) cannot be written as \(format.rawValue); using \(chosen) keys")
+            }
+        }
+        switch format {
+        case .unetH5:
+            notes += try checkpoint.write(to: path, options: options)
+        case .pytorch, .safetensors:
+            var entries = try stateDict(checkpoint, layout: chosen, file: path)
+            if format == .pytorch {
+                if let masks = checkpoint.metadata.maskValues { entries.append(("mask_values", .json(masks))) }
+                if chosen == CanonicalLayout.name {
+                    // No project loads these keys: the file can describe itself as the safetensors export does.
+                    entries.append((ExportMetadataKeys.architecture, .json(.string(try CanonicalJSONText.string(checkpoint.architecture)))))
+                    entries.append((ExportMetadataKeys.metadata, .json(.string(try CanonicalJSONText.string(checkpoint.metadata)))))
+                } else {
+                    notes.append("a .pth in the \(chosen) layout keeps the weights and mask_values; other metadata is not written")
+                }
+                try PyTorchWriter.write(entries, to: path)
+            } else {
+                var metadata = ["format": "pt"]
+                if let masks = checkpoint.metadata.maskValues { metadata["mask_values"] = try CanonicalJSONText.string(masks) }
+                metadata[ExportMetadataKeys.architecture] = try CanonicalJSONText.string(checkpoint.architecture)
+                metadata[ExportMetadataKeys.metadata] = try CanonicalJSONText.string(checkpoint.metadata)
+                try Safetensors.write(entries, metadata: metadata, to: path)
+            }
+        case .kerasH5, .kerasWeights:
+            try requireKerasFamily(checkpoint.architecture, file: path)
+            let layers = try KerasWriter.layers(of: checkpoint)
+            if format == .kerasWeights {
+                try KerasWriter.writeWeights(layers, to: path)
+            } else {
+                try KerasWriter.writeLegacy(layers, to: path)
+            }
+        case .keras:
+            break
+        }
+        return notes
+    }
+
+    /// The tensors (and BatchNorm counters) under a project's keys, after checking that the
+    /// architecture is one that project builds.
+    static func stateDict(_ checkpoint: Checkpoint, layout name: String, file: String) throws(FormatError)
+        -> [(key: String, value: PyTorchWriter.Value)]
+    {
+        guard let layout = knownLayouts.first(where: { $0.name == name }) else {
+            throw FormatError(.unsupported, file: file, "unknown layout \(name)")
+        }
+        let architecture = checkpoint.architecture
+        let depth = architecture.depth
+        // PyTorch lists each module's parameters, then its buffers: BatchNorm's counter comes last.
+        var entries: [(key: String, value: PyTorchWriter.Value)] = []
+        for (spec, tensor) in checkpoint.orderedTensors {
+            guard let key = layout.sourceKey(for: spec.key, depth: depth) else {
+                throw FormatError(.unsupported, file: file, "the \(name) layout has no place for \(spec.key)")
+            }
+            entries.append((key, .tensor(tensor)))
+            if spec.key.hasSuffix(".running_var") {
+                let counterKey = String(key.dropLast("running_var".count)) + "num_batches_tracked"
+                entries.append((counterKey, .int64Scalar(checkpoint.normCounters[spec.layer] ?? 0)))
+            }
+        }
+        // The project must build exactly this network: infer it back from the keys and compare.
+        if name != CanonicalLayout.name {
+            let inferred = try ArchitectureInference.infer(
+                shapes: Dictionary(uniqueKeysWithValues: checkpoint.orderedTensors.map { ($0.spec.key, $0.tensor.shape) }),
+                known: layout.architectureDefaults(Set(entries.map(\.key))), file: file)
+            let differences = architecture.differences(from: inferred)
+            guard differences.isEmpty else {
+                throw FormatError(
+                    .unsupported, file: file,
+                    "this network is not one the \(name) layout describes (\(differences.prefix(4).joined(separator: "; "))); "
+                        + "choose another --layout")
+            }
+        }
+        return entries
+    }
+
+    private static func requireKerasFamily(_ architecture: UNetArchitecture, file: String) throws(FormatError) {
+        var problems: [String] = []
+        if architecture.upsample.kind == .bilinear && architecture.upsample.convKernel == nil {
+            problems.append("bilinear up-sampling without a conv")
+        }
+        if architecture.norm.kind == .instance { problems.append("instance norm") }
+        if architecture.skip.merge != .crop { problems.append("\(architecture.skip.merge.rawValue) skip merge") }
+        guard problems.isEmpty else {
+            throw FormatError(
+                .unsupported, file: file,
+                "this network cannot be written as Keras functional weights: " + problems.joined(separator: ", "))
+        }
+    }
+}
+
+extension UNetArchitecture {
+    /// The JSON fields (dotted paths) where two architectures differ, ignoring the name and
+    /// informative fields (dropout, momentum).
+    func differences(from other: UNetArchitecture) -> [String] {
+        func normalized(_ architecture: UNetArchitecture) -> JSONValue {
+            var copy = architecture
+            copy.name = nil
+            copy.dropout = []
+            copy.norm.momentum = nil
+            return (try? JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(copy))) ?? .null
+        }
+        var result: [String] = []
+        func compare(_ a: JSONValue, _ b: JSONValue, _ path: String) {
+            if case .object(let x) = a, case .object(let y) = b {
+                for key in Set(x.keys).union(y.keys).sorted() {
+                    compare(x[key] ?? .null, y[key] ?? .null, path.isEmpty ? key : "\(path).\(key)")
+                }
+            } else if a != b {
+                result.append("\(path) is \(a.compactText), the layout's is \(b.compactText)")
+            }
+        }
+        compare(normalized(self), normalized(other), "")
+        return result
+    }
+}

@@ -130,6 +130,21 @@ public struct CheckpointSummary: Codable, Sendable {
         warnings = checkpoint.warnings
     }
 
+    /// Summarises a checkpoint read from another format (`format` names it): checksums are
+    /// computed, not compared, since such files store none.
+    public init(_ checkpoint: Checkpoint, file: String, format: String, storedBytes: Int, statistics: Bool = false) {
+        let rows = checkpoint.orderedTensors.map { spec, tensor in
+            TensorRow(
+                key: spec.key, block: spec.block, shape: spec.shape, dtype: tensor.dtype.rawValue,
+                layout: spec.layout.rawValue, parameters: spec.elementCount, bytes: tensor.byteCount, storage: format,
+                crc32: hex(tensor.crc32), checksum: "none stored", statistics: statistics ? TensorStatistics(tensor) : nil)
+        }
+        self.init(
+            file: file, format: format, schemaVersion: nil, architecture: checkpoint.architecture, tensors: rows,
+            metadata: checkpoint.metadata, storedBytes: storedBytes)
+        normCounters = checkpoint.normCounters
+    }
+
     /// Summarises tensors of any source whose architecture is known.
     public init(
         file: String, format: String, schemaVersion: String?, architecture: UNetArchitecture, tensors: [TensorRow],

@@ -1,5 +1,7 @@
 import ArgumentParser
+import Foundation
 import UNetCheckpoint
+import UNetFormats
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,12 +17,27 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Print one JSON document instead of text.")
     var json = false
 
+    @Option(help: "A mapping file (JSON) for a custom key layout; see docs/mapping.md.")
+    var map: String?
+
     @OptionGroup var options: CommonOptions
+
+    /// Our own files are described without reading tensor data; others are read and converted.
+    private func summarise() throws -> CheckpointSummary {
+        let format = try CheckpointFormat.detect(file)
+        if format == .unetH5 { return try CheckpointSummary(CheckpointFile(path: file), statistics: stats) }
+        let imported = try CheckpointImporter.read(file, format: format, mapping: try map.map { try MappingFile(path: $0) })
+        let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+        var summary = CheckpointSummary(
+            imported.checkpoint, file: file, format: "\(format.rawValue), layout \(imported.layout)", storedBytes: size,
+            statistics: stats)
+        summary.warnings = imported.notes
+        return summary
+    }
 
     func run() throws {
         try reportingErrors(options) {
-            let checkpoint = try CheckpointFile(path: file)
-            let summary = try CheckpointSummary(checkpoint, statistics: stats)
+            let summary = try summarise()
             if json {
                 try JSONOutput.print(summary)
             } else {

@@ -49,6 +49,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["UNetCheckpoint", "HDF5"], path: "Tests/TestSupport"),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
         .testTarget(name: "UNetCheckpointTests", dependencies: ["UNetCheckpoint", "HDF5", "TestSupport"]),
+        .testTarget(name: "UNetFormatsTests", dependencies: ["UNetFormats", "UNetCheckpoint", "TestSupport"]),
         .testTarget(name: "CommandLineTests", dependencies: ["TestSupport", "unet-ckpt"]),
     ]
 )

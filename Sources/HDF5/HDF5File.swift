@@ -28,12 +28,15 @@ public final class HDF5File {
     public static func open(image: [UInt8], name: String) throws -> HDF5File {
         HDF5Library.prepare()
         let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
-        guard image.starts(with: signature) else { throw HDF5Error("open the file: it is not an HDF5 file", file: name) }
+        guard image.starts(with: signature) else {
+            throw HDF5Error("open the file: it is not an HDF5 file", file: name)
+        }
         let access = Handle.property(try checkID(H5Pcreate(chdf5_p_file_access()), "create file access properties"))
         try check(H5Pset_fapl_core(access.id, 1 << 16, false), "use the in-memory driver", file: name)
         try image.withUnsafeBytes { bytes in
-            try check(H5Pset_file_image(access.id, UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count),
-                      "load the file image", file: name)
+            try check(
+                H5Pset_file_image(access.id, UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count),
+                "load the file image", file: name)
         }
         let id = H5Fopen(name, chdf5_acc_rdonly(), access.id)
         return HDF5File(path: name, id: try checkID(id, "open the file", file: name))

@@ -36,7 +36,8 @@ extension HDF5Object {
     public func stringAttribute(_ name: String, limit: Int = 16 << 20) throws -> String {
         let strings = try stringArrayAttribute(name, limit: limit)
         guard strings.count == 1 else {
-            throw HDF5Error("read attribute \"\(name)\" of \(path): it holds \(strings.count) values, not one", file: file)
+            throw HDF5Error(
+                "read attribute \"\(name)\" of \(path): it holds \(strings.count) values, not one", file: file)
         }
         return strings[0]
     }
@@ -139,7 +140,9 @@ extension HDF5Object {
             space = Handle.dataspace(try checkID(H5Screate_simple(1, &dims, nil), what, file: file))
         }
         var bytes = [UInt8](repeating: 0, count: width * max(1, strings.count))
-        for (index, string) in encoded.enumerated() { bytes.replaceSubrange((index * width)..<(index * width + string.count), with: string) }
+        for (index, string) in encoded.enumerated() {
+            bytes.replaceSubrange((index * width)..<(index * width + string.count), with: string)
+        }
         let id = H5Acreate2(objectID, name, type.id, space.id, chdf5_p_default(), chdf5_p_default())
         let attribute = Handle.attribute(try checkID(id, what, file: file))
         if !strings.isEmpty { try check(H5Awrite(attribute.id, type.id, bytes), what, file: file) }

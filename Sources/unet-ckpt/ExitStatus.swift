@@ -45,7 +45,9 @@ func reportingErrors(
         printError(options.verbose ? error.detailedDescription : error.limitedDescription)
         throw exitCode?(error) ?? ExitStatus.code(for: error)
     } catch let error as FormatError {
-        printError(options.verbose ? error.description + (error.cause.map { "\n  caused by: \($0)" } ?? "") : error.description)
+        printError(
+            options.verbose ? error.description + (error.cause.map { "\n  caused by: \($0)" } ?? "") : error.description
+        )
         throw exitCode?(error) ?? ExitStatus.unreadableInput
     }
 }

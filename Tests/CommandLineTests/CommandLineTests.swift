@@ -90,7 +90,9 @@ struct CommandLineTests {
                 #expect(result.standardError.hasPrefix("error: \(file): "), "\(result.standardError)")
                 #expect(result.standardError.contains(message))
                 if file == text {
-                    #expect(result.standardError.contains(command == "inspect" ? "not a checkpoint format" : "not an HDF5 file"))
+                    #expect(
+                        result.standardError.contains(
+                            command == "inspect" ? "not a checkpoint format" : "not an HDF5 file"))
                 }
                 #expect(result.standardError.split(separator: "\n").count == 1)
             }

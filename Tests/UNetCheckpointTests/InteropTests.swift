@@ -30,7 +30,7 @@ struct InteropTests {
     @Test("h5dump reads every tensor we write bitwise", arguments: [DType.float32, .float16, .bfloat16])
     func h5dumpReadsOurFiles(dtype: DType) throws {
         let directory = try TemporaryDirectory()
-        let checkpoint = try WriteTests.synthetic(.milesial(inChannels: 1, classes: 2, bilinear: false, baseWidth: 2))
+        let checkpoint = try syntheticCheckpoint(.milesial(inChannels: 1, classes: 2, bilinear: false, baseWidth: 2))
             .converted(to: dtype)
         let path = directory.file("model.h5")
         try checkpoint.write(to: path)

@@ -7,26 +7,12 @@ import Testing
 
 @Suite("Writing checkpoints")
 struct WriteTests {
-    /// A checkpoint of the given architecture with seeded, non-trivial values.
-    static func synthetic(_ architecture: UNetArchitecture, seed: UInt64 = 1) throws -> Checkpoint {
-        var generator = SplitMix64(seed: seed)
-        var tensors: [String: Tensor] = [:]
-        for spec in architecture.tensorSpecs() {
-            let values = (0..<spec.elementCount).map { _ in Float(generator.nextUnit() * 2 - 1) }
-            tensors[spec.key] = Tensor(shape: spec.shape, values: values)
-        }
-        return try Checkpoint(
-            architecture: architecture, tensors: tensors,
-            metadata: CheckpointMetadata(
-                classes: ["background", "cell"], maskValues: .array([.number(0), .number(255)])))
-    }
-
     @Test(
         "write then read gives back every tensor bitwise, in every dtype and storage",
         arguments: [DType.float32, .float16, .bfloat16], [false, true])
     func roundTrip(dtype: DType, compressed: Bool) throws {
         let directory = try TemporaryDirectory()
-        let original = try Self.synthetic(.milesial(inChannels: 1, classes: 3, bilinear: true, baseWidth: 4))
+        let original = try syntheticCheckpoint(.milesial(inChannels: 1, classes: 3, bilinear: true, baseWidth: 4))
             .converted(to: dtype)
         var withCounters = original
         withCounters.normCounters = ["encoder.0.norm0": 42, "decoder.3.norm1": 7]
@@ -48,7 +34,7 @@ struct WriteTests {
     @Test("equal content gives byte-identical files")
     func deterministic() throws {
         let directory = try TemporaryDirectory()
-        let checkpoint = try Self.synthetic(.paper(widths: [4, 8, 16]))
+        let checkpoint = try syntheticCheckpoint(.paper(widths: [4, 8, 16]))
         let options = WriteOptions(writtenAt: nil)
         try checkpoint.write(to: directory.file("a.h5"), options: options)
         try checkpoint.write(to: directory.file("b.h5"), options: options)
@@ -60,7 +46,7 @@ struct WriteTests {
     @Test("a probe is written and read back with its tolerances")
     func probe() throws {
         let directory = try TemporaryDirectory()
-        var checkpoint = try Self.synthetic(.paper(widths: [4, 8, 16]))
+        var checkpoint = try syntheticCheckpoint(.paper(widths: [4, 8, 16]))
         let input = Tensor(shape: [1, 1, 44, 44], values: (0..<(44 * 44)).map { Float($0) / 1936 })
         let output = Tensor(shape: [1, 2, 4, 4], values: (0..<32).map { Float($0) })
         checkpoint.probe = Probe(input: input, output: output, relativeTolerance: 1e-3, absoluteTolerance: 1e-6)
@@ -74,7 +60,7 @@ struct WriteTests {
     @Test("tensors that do not fit the architecture are refused, each named")
     func refusesWrongTensors() throws {
         let architecture = UNetArchitecture.paper(widths: [4, 8, 16])
-        var tensors = try Self.synthetic(architecture).tensors
+        var tensors = try syntheticCheckpoint(architecture).tensors
         tensors["encoder.0.conv0.weight"] = Tensor(shape: [4, 1, 3, 2], values: Array(repeating: 0, count: 24))
         tensors["head.out.bias"] = nil
         tensors["extra.weight"] = Tensor(shape: [1], values: [0])
@@ -92,7 +78,7 @@ struct WriteTests {
     @Test("a failed write leaves the destination as it was and no temporary file")
     func atomicOnFailure() throws {
         let directory = try TemporaryDirectory()
-        let checkpoint = try Self.synthetic(.paper(widths: [4, 8, 16]))
+        let checkpoint = try syntheticCheckpoint(.paper(widths: [4, 8, 16]))
         // The destination is a non-empty directory: the final rename must fail.
         let destination = directory.file("occupied")
         try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: false)
@@ -113,8 +99,8 @@ struct WriteTests {
     func overwrite() throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("model.h5")
-        try Self.synthetic(.paper(widths: [4, 8, 16]), seed: 1).write(to: path)
-        let second = try Self.synthetic(.paper(widths: [4, 8, 16]), seed: 2)
+        try syntheticCheckpoint(.paper(widths: [4, 8, 16]), seed: 1).write(to: path)
+        let second = try syntheticCheckpoint(.paper(widths: [4, 8, 16]), seed: 2)
         try second.write(to: path)
         let read = try CheckpointFile(path: path).read()
         #expect(read.tensors == second.tensors)
@@ -124,7 +110,7 @@ struct WriteTests {
     @Test("only the writable schema versions are accepted")
     func schemaVersions() throws {
         let directory = try TemporaryDirectory()
-        let checkpoint = try Self.synthetic(.paper(widths: [4, 8, 16]))
+        let checkpoint = try syntheticCheckpoint(.paper(widths: [4, 8, 16]))
         #expect(
             try checkpoint.write(to: directory.file("a.h5"), options: WriteOptions(schemaVersion: .current)).isEmpty)
         #expect {
@@ -141,7 +127,7 @@ struct WriteTests {
     func noLeakedHandles() throws {
         let directory = try TemporaryDirectory()
         do {
-            let checkpoint = try Self.synthetic(.paper(widths: [4, 8, 16]))
+            let checkpoint = try syntheticCheckpoint(.paper(widths: [4, 8, 16]))
             try checkpoint.write(to: directory.file("model.h5"))
             let file = try CheckpointFile(path: directory.file("model.h5"))
             _ = try file.read()
@@ -151,19 +137,4 @@ struct WriteTests {
         // Other tests run in parallel and may hold files open: check this file only.
         #expect(!HDF5File.openFilePaths().contains(directory.file("model.h5")))
     }
-}
-
-/// A small deterministic generator (SplitMix64), so tests need no global random state.
-struct SplitMix64 {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// A value in [0, 1).
-    mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1p-53 }
 }

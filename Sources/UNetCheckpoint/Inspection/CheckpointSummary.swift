@@ -137,7 +137,8 @@ public struct CheckpointSummary: Codable, Sendable {
             TensorRow(
                 key: spec.key, block: spec.block, shape: spec.shape, dtype: tensor.dtype.rawValue,
                 layout: spec.layout.rawValue, parameters: spec.elementCount, bytes: tensor.byteCount, storage: format,
-                crc32: hex(tensor.crc32), checksum: "none stored", statistics: statistics ? TensorStatistics(tensor) : nil)
+                crc32: hex(tensor.crc32), checksum: "none stored",
+                statistics: statistics ? TensorStatistics(tensor) : nil)
         }
         self.init(
             file: file, format: format, schemaVersion: nil, architecture: checkpoint.architecture, tensors: rows,

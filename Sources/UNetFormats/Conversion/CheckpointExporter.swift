@@ -27,7 +27,8 @@ public enum CheckpointExporter {
         guard !possible.isEmpty else {
             throw FormatError(
                 .unsupported, file: path,
-                "writing .keras archives is not supported; write Keras weights (.weights.h5) and load them into the model")
+                "writing .keras archives is not supported; write Keras weights (.weights.h5) and load them into the model"
+            )
         }
         var notes: [String] = []
         let chosen: String
@@ -35,7 +36,8 @@ public enum CheckpointExporter {
             guard possible.contains(layout) else {
                 throw FormatError(
                     .unsupported, file: path,
-                    "\(format.rawValue) files can be written in the layouts \(possible.joined(separator: ", ")), not \(layout)")
+                    "\(format.rawValue) files can be written in the layouts \(possible.joined(separator: ", ")), not \(layout)"
+                )
             }
             chosen = layout
         } else if let source = checkpoint.metadata.source?.layout, possible.contains(source) {
@@ -43,7 +45,8 @@ public enum CheckpointExporter {
         } else {
             chosen = possible.last!
             if let source = checkpoint.metadata.source?.layout, source != chosen, format != .unetH5 {
-                notes.append("the source layout \(source) cannot be written as \(format.rawValue); using \(chosen) keys")
+                notes.append(
+                    "the source layout \(source) cannot be written as \(format.rawValue); using \(chosen) keys")
             }
         }
         switch format {
@@ -55,15 +58,25 @@ public enum CheckpointExporter {
                 if let masks = checkpoint.metadata.maskValues { entries.append(("mask_values", .json(masks))) }
                 if chosen == CanonicalLayout.name {
                     // No project loads these keys: the file can describe itself as the safetensors export does.
-                    entries.append((ExportMetadataKeys.architecture, .json(.string(try CanonicalJSONText.string(checkpoint.architecture)))))
-                    entries.append((ExportMetadataKeys.metadata, .json(.string(try CanonicalJSONText.string(checkpoint.metadata)))))
+                    entries.append(
+                        (
+                            ExportMetadataKeys.architecture,
+                            .json(.string(try CanonicalJSONText.string(checkpoint.architecture)))
+                        ))
+                    entries.append(
+                        (ExportMetadataKeys.metadata, .json(.string(try CanonicalJSONText.string(checkpoint.metadata))))
+                    )
                 } else {
-                    notes.append("a .pth in the \(chosen) layout keeps the weights and mask_values; other metadata is not written")
+                    notes.append(
+                        "a .pth in the \(chosen) layout keeps the weights and mask_values; other metadata is not written"
+                    )
                 }
                 try PyTorchWriter.write(entries, to: path)
             } else {
                 var metadata = ["format": "pt"]
-                if let masks = checkpoint.metadata.maskValues { metadata["mask_values"] = try CanonicalJSONText.string(masks) }
+                if let masks = checkpoint.metadata.maskValues {
+                    metadata["mask_values"] = try CanonicalJSONText.string(masks)
+                }
                 metadata[ExportMetadataKeys.architecture] = try CanonicalJSONText.string(checkpoint.architecture)
                 metadata[ExportMetadataKeys.metadata] = try CanonicalJSONText.string(checkpoint.metadata)
                 try Safetensors.write(entries, metadata: metadata, to: path)
@@ -107,7 +120,8 @@ public enum CheckpointExporter {
         // The project must build exactly this network: infer it back from the keys and compare.
         if name != CanonicalLayout.name {
             let inferred = try ArchitectureInference.infer(
-                shapes: Dictionary(uniqueKeysWithValues: checkpoint.orderedTensors.map { ($0.spec.key, $0.tensor.shape) }),
+                shapes: Dictionary(
+                    uniqueKeysWithValues: checkpoint.orderedTensors.map { ($0.spec.key, $0.tensor.shape) }),
                 known: layout.architectureDefaults(Set(entries.map(\.key))), file: file)
             let differences = architecture.differences(from: inferred)
             guard differences.isEmpty else {

@@ -18,12 +18,19 @@ public enum CheckpointFormat: String, CaseIterable, Sendable {
     /// The format an output path asks for by its extension.
     public init?(outputPath path: String) {
         let lower = path.lowercased()
-        if lower.hasSuffix(".weights.h5") { self = .kerasWeights }
-        else if lower.hasSuffix(".h5") || lower.hasSuffix(".hdf5") { self = .unetH5 }
-        else if lower.hasSuffix(".pth") || lower.hasSuffix(".pt") { self = .pytorch }
-        else if lower.hasSuffix(".safetensors") { self = .safetensors }
-        else if lower.hasSuffix(".keras") { self = .keras }
-        else { return nil }
+        if lower.hasSuffix(".weights.h5") {
+            self = .kerasWeights
+        } else if lower.hasSuffix(".h5") || lower.hasSuffix(".hdf5") {
+            self = .unetH5
+        } else if lower.hasSuffix(".pth") || lower.hasSuffix(".pt") {
+            self = .pytorch
+        } else if lower.hasSuffix(".safetensors") {
+            self = .safetensors
+        } else if lower.hasSuffix(".keras") {
+            self = .keras
+        } else {
+            return nil
+        }
     }
 
     /// Recognises a file's format from its content (magic bytes and structure), not its name.
@@ -36,7 +43,8 @@ public enum CheckpointFormat: String, CaseIterable, Sendable {
             let zip = try ZipReader(path: path)
             if zip.entryNames.contains(where: { $0 == "data.pkl" || $0.hasSuffix("/data.pkl") }) { return .pytorch }
             if zip.entries["config.json"] != nil && zip.entries["model.weights.h5"] != nil { return .keras }
-            throw FormatError(.unsupported, file: path, "a zip archive that is neither a PyTorch checkpoint nor a .keras file")
+            throw FormatError(
+                .unsupported, file: path, "a zip archive that is neither a PyTorch checkpoint nor a .keras file")
         }
         if head.count >= 9, head[8] == UInt8(ascii: "{") {
             let length = head[0..<8].reversed().reduce(UInt64(0)) { ($0 << 8) | UInt64($1) }
@@ -49,7 +57,9 @@ public enum CheckpointFormat: String, CaseIterable, Sendable {
                     + "torch.save(torch.load(\"old.pth\", weights_only=True), \"new.pth\")")
         }
         if file.size == 0 { throw FormatError(.unsupported, file: path, "the file is empty") }
-        throw FormatError(.unsupported, file: path, "not a checkpoint format unet-ckpt knows (HDF5, PyTorch zip, safetensors, .keras)")
+        throw FormatError(
+            .unsupported, file: path, "not a checkpoint format unet-ckpt knows (HDF5, PyTorch zip, safetensors, .keras)"
+        )
     }
 
     private static func detectHDF5(_ path: String) throws(FormatError) -> CheckpointFormat {
@@ -63,6 +73,7 @@ public enum CheckpointFormat: String, CaseIterable, Sendable {
         } catch {
             throw FormatError(.malformed, file: path, "a damaged HDF5 file", cause: "\(error)")
         }
-        throw FormatError(.unsupported, file: path, "an HDF5 file that is neither a unet-ckpt checkpoint nor a Keras file")
+        throw FormatError(
+            .unsupported, file: path, "an HDF5 file that is neither a unet-ckpt checkpoint nor a Keras file")
     }
 }

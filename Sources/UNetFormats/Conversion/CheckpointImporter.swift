@@ -34,7 +34,8 @@ public enum CheckpointImporter {
         var notes = source.skipped.map { "skipped \($0)" }
         let plan = try KeyPlan.make(for: &source, mapping: mapping, file: path, notes: &notes)
         var checkpoint = try plan.checkpoint(from: source, file: path)
-        checkpoint.metadata = try metadata(from: source, format: format, layout: plan.layout, path: path, base: checkpoint.metadata)
+        checkpoint.metadata = try metadata(
+            from: source, format: format, layout: plan.layout, path: path, base: checkpoint.metadata)
         return ImportedCheckpoint(checkpoint: checkpoint, format: format, layout: plan.layout, notes: notes)
     }
 

@@ -11,7 +11,9 @@ final class InputFile {
         self.path = path
         descriptor = open(path, O_RDONLY)
         guard descriptor >= 0 else {
-            throw FormatError(.io, file: path, errno == ENOENT ? "no such file" : "cannot read the file: \(String(cString: strerror(errno)))")
+            throw FormatError(
+                .io, file: path,
+                errno == ENOENT ? "no such file" : "cannot read the file: \(String(cString: strerror(errno)))")
         }
         var status = stat()
         guard fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else {

@@ -32,16 +32,23 @@ public struct KerasGraph: Sendable {
         for entry in layerList {
             guard case .object(let layer) = entry, case .string(let className)? = layer["class_name"],
                 case .object(let arguments)? = layer["config"]
-            else { throw FormatError(.malformed, file: file, "a layer of the Keras config has no class_name or config") }
+            else {
+                throw FormatError(.malformed, file: file, "a layer of the Keras config has no class_name or config")
+            }
             if className == "Lambda" || className == "TFOpLambda" {
                 throw FormatError(
                     .refused, file: file, "the model has a \(className) layer, whose config holds code; it is not read")
             }
             var name = ""
-            if case .string(let n)? = layer["name"] { name = n } else if case .string(let n)? = arguments["name"] { name = n }
+            if case .string(let n)? = layer["name"] {
+                name = n
+            } else if case .string(let n)? = arguments["name"] {
+                name = n
+            }
             layers.append(
-                Layer(name: name, className: className, inputs: Self.inboundNames(layer["inbound_nodes"] ?? .null),
-                      config: arguments))
+                Layer(
+                    name: name, className: className, inputs: Self.inboundNames(layer["inbound_nodes"] ?? .null),
+                    config: arguments))
         }
         self.layers = layers
     }

@@ -17,7 +17,8 @@ enum KerasReader {
                 let config = String(decoding: try zip.read("config.json"), as: UTF8.self)
                 let graph = try KerasGraph(json: config, file: path)
                 let image: [UInt8] = try zip.read("model.weights.h5")
-                return try readWeights(HDF5File.open(image: image, name: path + "#model.weights.h5"), graph: graph, file: path)
+                return try readWeights(
+                    HDF5File.open(image: image, name: path + "#model.weights.h5"), graph: graph, file: path)
             }
         } catch let error as FormatError {
             throw error

@@ -27,7 +27,9 @@ enum KerasWriter {
             if let current { layers.append(Layer(name: current.layer, variables: current.variables)) }
             current = nil
         }
-        let names = ["weight": "kernel", "bias": "bias", "running_mean": "moving_mean", "running_var": "moving_variance"]
+        let names = [
+            "weight": "kernel", "bias": "bias", "running_mean": "moving_mean", "running_var": "moving_variance",
+        ]
         for (spec, tensor) in checkpoint.orderedTensors {
             let isNorm = spec.layer.split(separator: ".").last?.hasPrefix("norm") == true
             if current?.layer != spec.layer {
@@ -82,14 +84,17 @@ enum KerasWriter {
                     let group = try root.createGroup(layer.name)
                     let weightNames = layer.variables.map { "\(layer.name)/\($0.name)" }
                     try group.setAttribute("weight_names", strings: weightNames)
-                    for (name, variable) in zip(weightNames, layer.variables) { try write(variable.tensor, as: name, in: group) }
+                    for (name, variable) in zip(weightNames, layer.variables) {
+                        try write(variable.tensor, as: name, in: group)
+                    }
                 }
             }
         }
     }
 
     private static func write(_ tensor: Tensor, as name: String, in group: HDF5Group) throws {
-        let dataset = try group.createDataset(name, type: tensor.dtype == .float16 ? .float16 : .float32, shape: tensor.shape)
+        let dataset = try group.createDataset(
+            name, type: tensor.dtype == .float16 ? .float16 : .float32, shape: tensor.shape)
         let stored = tensor.dtype == .bfloat16 ? tensor.converted(to: .float32) : tensor
         try stored.withUnsafeBytes { try dataset.write($0) }
     }

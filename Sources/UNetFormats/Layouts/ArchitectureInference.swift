@@ -54,7 +54,11 @@ enum ArchitectureInference {
                 let transposed = weight[0] == below
                 up = transposed ? weight[1] : weight[0]
                 upsample["kind"] = upsample["kind"] ?? .string(transposed ? "transposed_conv" : "nearest")
-                if transposed { upsample["kernel"] = .number(Double(weight[2])) } else { upsample["conv_kernel"] = .number(Double(weight[2])) }
+                if transposed {
+                    upsample["kernel"] = .number(Double(weight[2]))
+                } else {
+                    upsample["conv_kernel"] = .number(Double(weight[2]))
+                }
                 upsample["bias"] = .bool(shapes["decoder.\(level).up.bias"] != nil)
             }
             decoder[level] = .object([
@@ -66,7 +70,9 @@ enum ArchitectureInference {
         if !upsample.isEmpty { object["upsample"] = .object(upsample) }
         var extras: [JSONValue] = []
         while let s = shape("head.conv\(extras.count).weight"), s.count == 4 {
-            extras.append(.object(["channels": .number(Double(s[0])), "kernel": .number(Double(s[2])), "activation": .bool(true)]))
+            extras.append(
+                .object(["channels": .number(Double(s[0])), "kernel": .number(Double(s[2])), "activation": .bool(true)])
+            )
         }
         object["head"] = .object(["convs": .array(extras), "bias": .bool(shapes["head.out.bias"] != nil)])
 
@@ -97,7 +103,8 @@ extension DecodingError {
         let (context, extra): (Context, CodingKey?) =
             switch self {
             case .keyNotFound(let key, let context): (context, key)
-            case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context): (context, nil)
+            case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+                (context, nil)
             @unknown default: (Context(codingPath: [], debugDescription: ""), nil)
             }
         let keys = context.codingPath + (extra.map { [$0] } ?? [])

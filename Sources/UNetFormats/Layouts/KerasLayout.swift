@@ -41,7 +41,7 @@ enum KerasLayout {
         } else {
             steps = try stepsFromNames(shapes: shapes, counts: counts, fail: fail)
         }
-        return try parse(steps, graphKnown: source.kerasGraph != nil, fail: fail)
+        return try parse(steps, shapes: shapes, graphKnown: source.kerasGraph != nil, fail: fail)
     }
 
     private static func graphSteps(
@@ -53,8 +53,10 @@ enum KerasLayout {
             switch layer.className {
             case "Conv2D":
                 guard let kernel else { throw fail("Conv2D \(layer.name) has no weights in the file") }
-                steps.append(.conv(layer: layer.name, kernel: kernel, bias: counts[layer.name] == 2,
-                                   activation: layer.activation, padding: layer.padding))
+                steps.append(
+                    .conv(
+                        layer: layer.name, kernel: kernel, bias: counts[layer.name] == 2,
+                        activation: layer.activation, padding: layer.padding))
             case "Conv2DTranspose":
                 guard let kernel else { throw fail("Conv2DTranspose \(layer.name) has no weights in the file") }
                 steps.append(.transposed(layer: layer.name, kernel: kernel, bias: counts[layer.name] == 2))
@@ -69,10 +71,14 @@ enum KerasLayout {
             case "Concatenate": steps.append(.concat(inputs: layer.inputs))
             case "Activation", "ReLU": steps.append(.activation(layer.activation ?? "relu"))
             case "LeakyReLU":
-                steps.append(.activation("leaky_relu:\(layer.number("negative_slope") ?? layer.number("alpha") ?? 0.3)"))
+                steps.append(
+                    .activation("leaky_relu:\(layer.number("negative_slope") ?? layer.number("alpha") ?? 0.3)"))
             case "InputLayer", "Cropping2D", "ZeroPadding2D": continue
             default:
-                if counts[layer.name] != nil { throw fail("layer \(layer.name) is a \(layer.className), which a U-Net of this family does not have") }
+                if counts[layer.name] != nil {
+                    throw fail(
+                        "layer \(layer.name) is a \(layer.className), which a U-Net of this family does not have")
+                }
             }
         }
         return steps
@@ -91,7 +97,8 @@ enum KerasLayout {
         guard names.allSatisfy({ order($0) != nil }) else {
             throw fail(
                 "a .weights.h5 has no model config, and its layers (\(names.prefix(4).joined(separator: ", ")), …) do not "
-                    + "all carry Keras' automatic Conv2D names, so their order is unknown; convert the .keras or .h5 file")
+                    + "all carry Keras' automatic Conv2D names, so their order is unknown; convert the .keras or .h5 file"
+            )
         }
         let ordered = names.sorted { order($0)! < order($1)! }
         let levelKernel = shapes[ordered[0]]![0]
@@ -102,12 +109,14 @@ enum KerasLayout {
         }
     }
 
-    private static func parse(_ steps: [Step], graphKnown: Bool, fail: (String) -> FormatError) throws(FormatError) -> Plan {
+    private static func parse(_ steps: [Step], shapes: [String: [Int]], graphKnown: Bool, fail: (String) -> FormatError)
+        throws(FormatError) -> Plan
+    {
         var plan = Plan()
         var encoder: [[String]] = [[]]  // conv layer names per level
         var norms: [String: String] = [:]  // conv layer → its norm layer
         var decoder: [(up: String?, convs: [String])] = []
-        var head: [String] = []
+        var head: [String]
         var dropout: [JSONValue] = []
         var upsample: [String: JSONValue] = [:]
         var skipOrder = "skip_first"
@@ -133,8 +142,6 @@ enum KerasLayout {
                     upsample["bias"] = .bool(bias)
                     upsample["activation"] = .bool(graphKnown ? (act ?? "linear") != "linear" : true)
                     expectUpConv = false
-                } else if decoder.count == encoder.count - 1, decoder.last!.convs.count >= encoder[0].count {
-                    head.append(layer)
                 } else {
                     decoder[decoder.count - 1].convs.append(layer)
                 }
@@ -142,7 +149,9 @@ enum KerasLayout {
             case .transposed(let layer, let kernel, let bias):
                 if !inDecoder { inDecoder = true }
                 decoder.append((layer, []))
-                upsample = ["kind": .string("transposed_conv"), "kernel": .number(Double(kernel[0])), "bias": .bool(bias)]
+                upsample = [
+                    "kind": .string("transposed_conv"), "kernel": .number(Double(kernel[0])), "bias": .bool(bias),
+                ]
                 lastConv = layer
             case .norm(let layer, let eps):
                 guard let conv = lastConv else { throw fail("a BatchNormalization before any convolution") }
@@ -163,7 +172,8 @@ enum KerasLayout {
             case .concat(let inputs):
                 if let first = inputs.first, !encoderLayers.contains(first), inputs.count == 2 {
                     // The first input comes from the up-sampling path unless it traces to the encoder.
-                    skipOrder = inputs.last.map { encoderLayers.contains($0) || $0.hasPrefix("dropout") } == true
+                    skipOrder =
+                        inputs.last.map { encoderLayers.contains($0) || $0.hasPrefix("dropout") } == true
                         ? "upsampled_first" : "skip_first"
                 }
             case .activation(let kind):
@@ -171,19 +181,25 @@ enum KerasLayout {
             }
         }
         if !inDecoder { throw fail("no up-sampling step was found") }
-        let depth = encoder.count - 1
-        guard depth >= 1, decoder.count == depth else {
-            throw fail("\(encoder.count) encoder levels but \(decoder.count) up-sampling steps")
-        }
         if !graphKnown {
             // Without the config the pools are unknown: split the encoder convs evenly.
             let all = encoder.flatMap { $0 }
             let levels = decoder.count + 1
-            guard all.count % levels == 0 else { throw fail("\(all.count) encoder convs do not split into \(levels) levels") }
+            guard all.count % levels == 0 else {
+                throw fail("\(all.count) encoder convs do not split into \(levels) levels")
+            }
             let per = all.count / levels
             encoder = (0..<levels).map { Array(all[($0 * per)..<(($0 + 1) * per)]) }
         }
-        guard let classifier = head.popLast() else {
+        let depth = encoder.count - 1
+        guard depth >= 1, decoder.count == depth else {
+            throw fail("\(encoder.count) encoder levels but \(decoder.count) up-sampling steps")
+        }
+        // The last level keeps as many convs as the top encoder level; the rest form the head.
+        let kept = encoder[0].count
+        head = Array(decoder[depth - 1].convs.dropFirst(kept))
+        decoder[depth - 1].convs = Array(decoder[depth - 1].convs.prefix(kept))
+        guard let classifier = head.popLast(), let shape = shapes[classifier], shape[0] == 1, shape[1] == 1 else {
             throw fail("no 1×1 classifier convolution at the end")
         }
 
@@ -234,4 +250,3 @@ enum KerasLayout {
         return plan
     }
 }
-

@@ -137,7 +137,9 @@ extension Tensor {
         precondition(axes.sorted() == Array(shape.indices), "a permutation of the axes")
         let newShape = axes.map { shape[$0] }
         var strides = [Int](repeating: 1, count: shape.count)
-        for axis in stride(from: shape.count - 2, through: 0, by: -1) { strides[axis] = strides[axis + 1] * shape[axis + 1] }
+        for axis in stride(from: shape.count - 2, through: 0, by: -1) {
+            strides[axis] = strides[axis + 1] * shape[axis + 1]
+        }
         let newStrides = axes.map { strides[$0] }
         func gather<T>(_ values: [T]) -> [T] { stridedCopy(values, offset: 0, shape: newShape, strides: newStrides) }
         switch storage {

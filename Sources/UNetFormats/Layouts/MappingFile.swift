@@ -23,7 +23,9 @@ public struct MappingFile: Sendable {
     /// Reads and checks a mapping file; errors name the rule or field at fault.
     public init(path: String) throws(FormatError) {
         let file = try InputFile(path: path)
-        guard file.size <= 16 << 20 else { throw FormatError(.malformed, file: path, "a mapping file larger than 16 MB") }
+        guard file.size <= 16 << 20 else {
+            throw FormatError(.malformed, file: path, "a mapping file larger than 16 MB")
+        }
         let data = Data(try file.read(at: 0, count: file.size))
         try self.init(data: data, path: path)
     }
@@ -59,7 +61,8 @@ public struct MappingFile: Sendable {
         if let list = root["ignore"] {
             guard case .array(let items) = list else { throw bad("\"ignore\" must be a list of patterns") }
             for (index, item) in items.enumerated() {
-                guard case .string(let pattern) = item, let expression = try? NSRegularExpression(pattern: "^(?:\(pattern))$")
+                guard case .string(let pattern) = item,
+                    let expression = try? NSRegularExpression(pattern: "^(?:\(pattern))$")
                 else { throw bad("ignore[\(index)] is not a valid regular expression") }
                 ignore.append(expression)
             }

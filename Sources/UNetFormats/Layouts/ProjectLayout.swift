@@ -97,11 +97,14 @@ enum MilesialLayout: ProjectLayout {
         guard let level = Int(parts[1]) else { return nil }
         let layer = parts[2]
         let index: Int? =
-            if let j = layer.number(after: "conv") { 3 * j } else if let j = layer.number(after: "norm") { 3 * j + 1 } else { nil }
+            if let j = layer.number(after: "conv") { 3 * j } else if let j = layer.number(after: "norm") {
+                3 * j + 1
+            } else { nil }
         switch parts[0] {
         case "encoder":
             guard let index else { return nil }
-            return level == 0 ? "inc.double_conv.\(index).\(parameter)"
+            return level == 0
+                ? "inc.double_conv.\(index).\(parameter)"
                 : "down\(level).maxpool_conv.1.double_conv.\(index).\(parameter)"
         case "decoder":
             let n = depth - level
@@ -157,7 +160,9 @@ enum MonaiBasicUNetLayout: ProjectLayout {
             return twoConv(parts[2...], "encoder.\(level)")
         }
         if let n = parts[0].number(after: "upcat_"), n >= 1, n <= depth {
-            if parts.count == 4, parts[1] == "upsample", parts[2] == "deconv" { return "decoder.\(n - 1).up.\(parameter)" }
+            if parts.count == 4, parts[1] == "upsample", parts[2] == "deconv" {
+                return "decoder.\(n - 1).up.\(parameter)"
+            }
             if parts.count > 2, parts[1] == "convs" { return twoConv(parts[2...], "decoder.\(n - 1)") }
         }
         if parts.count == 2, parts[0] == "final_conv" { return "head.out.\(parameter)" }
@@ -171,8 +176,9 @@ enum MonaiBasicUNetLayout: ProjectLayout {
         guard let level = Int(parts[1]) else { return nil }
         let layer = parts[2]
         let inner: String? =
-            if let j = layer.number(after: "conv") { "conv_\(j).conv.\(parameter)" }
-            else if let j = layer.number(after: "norm") { "conv_\(j).adn.N.\(parameter)" } else { nil }
+            if let j = layer.number(after: "conv") {
+                "conv_\(j).conv.\(parameter)"
+            } else if let j = layer.number(after: "norm") { "conv_\(j).adn.N.\(parameter)" } else { nil }
         switch parts[0] {
         case "encoder":
             return inner.map { level == 0 ? "conv_0.\($0)" : "down_\(level).convs.\($0)" }

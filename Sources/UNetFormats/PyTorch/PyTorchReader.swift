@@ -36,7 +36,8 @@ enum PyTorchReader {
                     let values: [Int64] = try gather(reference, from: archive, prefix: prefix, key: key)
                     result.integers.append((key, values[0]))
                 } else if let dtype = DType(reference.storage.dtype) {
-                    result.tensors.append((key, try tensor(reference, dtype: dtype, archive: archive, prefix: prefix, key: key)))
+                    result.tensors.append(
+                        (key, try tensor(reference, dtype: dtype, archive: archive, prefix: prefix, key: key)))
                 } else {
                     result.skipped.append("\(key): a \(reference.storage.dtype.rawValue) tensor is not a weight")
                 }
@@ -138,7 +139,6 @@ enum PyTorchReader {
         return true
     }
 }
-
 
 extension DType {
     /// The checkpoint dtype of a PyTorch storage type, if it is one.

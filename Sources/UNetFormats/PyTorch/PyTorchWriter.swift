@@ -108,7 +108,9 @@ struct PickleEncoder {
         int(0)
         tuple(shape)
         var strides = [Int](repeating: 1, count: shape.count)
-        for axis in stride(from: shape.count - 2, through: 0, by: -1) { strides[axis] = strides[axis + 1] * shape[axis + 1] }
+        for axis in stride(from: shape.count - 2, through: 0, by: -1) {
+            strides[axis] = strides[axis + 1] * shape[axis + 1]
+        }
         tuple(strides)
         opcode(0x89)  // NEWFALSE
         global("collections", "OrderedDict")
@@ -138,7 +140,8 @@ struct PickleEncoder {
                 opcode(0x65)  // APPENDS
             }
         case .object:
-            throw FormatError(.unsupported, file: nil, "a dict-valued metadata entry cannot be written into a state dict")
+            throw FormatError(
+                .unsupported, file: nil, "a dict-valued metadata entry cannot be written into a state dict")
         }
     }
 

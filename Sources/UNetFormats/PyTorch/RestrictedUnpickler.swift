@@ -30,7 +30,9 @@ struct RestrictedUnpickler {
         var opcodes = 0
         while true {
             opcodes += 1
-            guard opcodes <= limits.maximumOpcodes else { throw malformed("more than \(limits.maximumOpcodes) opcodes") }
+            guard opcodes <= limits.maximumOpcodes else {
+                throw malformed("more than \(limits.maximumOpcodes) opcodes")
+            }
             guard stack.count <= limits.maximumStack, marks.count <= limits.maximumDepth else {
                 throw malformed("the pickle nests or stacks too deep")
             }
@@ -145,7 +147,9 @@ struct RestrictedUnpickler {
         case .rebuildTensor:
             return .tensor(try rebuildTensor(args))
         case .rebuildParameter:
-            guard let data = args.first, case .tensor = data else { throw malformed("_rebuild_parameter without a tensor") }
+            guard let data = args.first, case .tensor = data else {
+                throw malformed("_rebuild_parameter without a tensor")
+            }
             return data
         case .storageType:
             throw refused("a storage type called directly")
@@ -240,7 +244,9 @@ struct RestrictedUnpickler {
     }
 
     private mutating func readBytes(_ count: Int) throws(FormatError) -> [UInt8] {
-        guard count >= 0, count <= bytes.count - position else { throw malformed("a length runs past the end of the pickle") }
+        guard count >= 0, count <= bytes.count - position else {
+            throw malformed("a length runs past the end of the pickle")
+        }
         defer { position += count }
         return Array(bytes[position..<(position + count)])
     }
@@ -253,7 +259,9 @@ struct RestrictedUnpickler {
 
     private mutating func readCount(_ width: Int) throws(FormatError) -> Int {
         let value = try readInteger(width)
-        guard value <= UInt64(bytes.count - position) else { throw malformed("a length runs past the end of the pickle") }
+        guard value <= UInt64(bytes.count - position) else {
+            throw malformed("a length runs past the end of the pickle")
+        }
         return Int(value)
     }
 

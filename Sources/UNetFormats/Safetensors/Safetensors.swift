@@ -35,11 +35,14 @@ enum Safetensors {
             let bytes = try file.read(at: dataStart + entry.begin, count: entry.end - entry.begin)
             switch entry.dtype {
             case "F32":
-                result.tensors.append((entry.name, Tensor(shape: entry.shape, values: bytes.reinterpreted(as: Float.self))))
+                result.tensors.append(
+                    (entry.name, Tensor(shape: entry.shape, values: bytes.reinterpreted(as: Float.self))))
             case "F16":
-                result.tensors.append((entry.name, Tensor(shape: entry.shape, storage: .float16(bytes.reinterpreted(as: UInt16.self)))))
+                result.tensors.append(
+                    (entry.name, Tensor(shape: entry.shape, storage: .float16(bytes.reinterpreted(as: UInt16.self)))))
             case "BF16":
-                result.tensors.append((entry.name, Tensor(shape: entry.shape, storage: .bfloat16(bytes.reinterpreted(as: UInt16.self)))))
+                result.tensors.append(
+                    (entry.name, Tensor(shape: entry.shape, storage: .bfloat16(bytes.reinterpreted(as: UInt16.self)))))
             case "I64" where entry.shape.isEmpty:
                 result.integers.append((entry.name, bytes.reinterpreted(as: Int64.self)[0]))
             default:
@@ -58,7 +61,9 @@ enum Safetensors {
         guard file.size >= 8 else { throw malformed("shorter than its 8-byte header length") }
         let lengthBytes = try file.read(at: 0, count: 8)
         let length = lengthBytes.reversed().reduce(UInt64(0)) { ($0 << 8) | UInt64($1) }
-        guard length <= UInt64(maximumHeaderLength) else { throw malformed("a header of \(length) bytes (the limit is 100 MB)") }
+        guard length <= UInt64(maximumHeaderLength) else {
+            throw malformed("a header of \(length) bytes (the limit is 100 MB)")
+        }
         guard Int(length) <= file.size - 8 else { throw malformed("the header runs past the end of the file") }
         let headerBytes = try file.read(at: 8, count: Int(length))
         guard let object = try? JSONDecoder().decode([String: JSONValue].self, from: Data(headerBytes)) else {
@@ -80,7 +85,9 @@ enum Safetensors {
                 case .array(let shapeValues) = fields["shape"], case .array(let offsets) = fields["data_offsets"],
                 offsets.count == 2
             else { throw malformed("tensor \"\(name.prefix(100))\" lacks dtype, shape or data_offsets") }
-            guard let size = elementSizes[dtype] else { throw malformed("tensor \(name) has unknown dtype \"\(dtype.prefix(20))\"") }
+            guard let size = elementSizes[dtype] else {
+                throw malformed("tensor \(name) has unknown dtype \"\(dtype.prefix(20))\"")
+            }
             let shape = try shapeValues.map { value throws(FormatError) -> Int in
                 guard case .number(let n) = value, n >= 0, n.rounded() == n, n < 1e15 else {
                     throw malformed("tensor \(name) has a bad shape")
@@ -100,7 +107,9 @@ enum Safetensors {
                 count = product
             }
             guard bounds[1] >= bounds[0], bounds[1] - bounds[0] == count else {
-                throw malformed("tensor \(name): shape \(shape) of \(dtype) needs \(count) bytes, its range holds \(bounds[1] - bounds[0])")
+                throw malformed(
+                    "tensor \(name): shape \(shape) of \(dtype) needs \(count) bytes, its range holds \(bounds[1] - bounds[0])"
+                )
             }
             entries.append(Entry(name: name, dtype: dtype, shape: shape, begin: bounds[0], end: bounds[1]))
         }
@@ -108,15 +117,18 @@ enum Safetensors {
         var expected = 0
         for entry in sorted {
             guard entry.begin == expected else {
-                throw malformed(entry.begin < expected ? "tensor \(entry.name) overlaps another" : "a gap before tensor \(entry.name)")
+                throw malformed(
+                    entry.begin < expected
+                        ? "tensor \(entry.name) overlaps another" : "a gap before tensor \(entry.name)")
             }
             expected = entry.end
         }
         let dataStart = 8 + Int(length)
         guard dataStart + expected == file.size else {
-            throw malformed(dataStart + expected > file.size
-                ? "the data runs past the end of the file (truncated?)"
-                : "\(file.size - dataStart - expected) bytes follow the last tensor")
+            throw malformed(
+                dataStart + expected > file.size
+                    ? "the data runs past the end of the file (truncated?)"
+                    : "\(file.size - dataStart - expected) bytes follow the last tensor")
         }
         return (entries, metadata, dataStart)
     }
@@ -132,7 +144,9 @@ enum Safetensors {
     }
 
     /// Writes tensors and integer scalars (in the given order) and string metadata.
-    static func write(_ entries: [(key: String, value: PyTorchWriter.Value)], metadata: [String: String], to path: String)
+    static func write(
+        _ entries: [(key: String, value: PyTorchWriter.Value)], metadata: [String: String], to path: String
+    )
         throws
     {
         struct Item { let key: String; let dtype: String; let shape: [Int]; let bytes: Data }
@@ -140,9 +154,12 @@ enum Safetensors {
             switch entry.value {
             case .tensor(let tensor):
                 let dtype = ["float32": "F32", "float16": "F16", "bfloat16": "BF16"][tensor.dtype.rawValue]!
-                return Item(key: entry.key, dtype: dtype, shape: tensor.shape, bytes: tensor.withUnsafeBytes { Data($0) })
+                return Item(
+                    key: entry.key, dtype: dtype, shape: tensor.shape, bytes: tensor.withUnsafeBytes { Data($0) })
             case .int64Scalar(let value):
-                return Item(key: entry.key, dtype: "I64", shape: [], bytes: withUnsafeBytes(of: value.littleEndian) { Data($0) })
+                return Item(
+                    key: entry.key, dtype: "I64", shape: [], bytes: withUnsafeBytes(of: value.littleEndian) { Data($0) }
+                )
             case .json:
                 return nil
             }
@@ -154,8 +171,10 @@ enum Safetensors {
         var offset = 0
         for item in items {
             if header.count > 1 { header += "," }
-            header += try CanonicalJSONText.string(item.key) + ":{\"dtype\":\"\(item.dtype)\",\"shape\":["
-                + item.shape.map(String.init).joined(separator: ",") + "],\"data_offsets\":[\(offset),\(offset + item.bytes.count)]}"
+            header +=
+                try CanonicalJSONText.string(item.key) + ":{\"dtype\":\"\(item.dtype)\",\"shape\":["
+                + item.shape.map(String.init).joined(separator: ",")
+                + "],\"data_offsets\":[\(offset),\(offset + item.bytes.count)]}"
             offset += item.bytes.count
         }
         header += "}"
@@ -185,7 +204,8 @@ extension Array where Element == UInt8 {
         let count = self.count / MemoryLayout<T>.stride
         return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
             self.withUnsafeBytes { source in
-                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: source[..<(count * MemoryLayout<T>.stride)]))
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(
+                    from: UnsafeRawBufferPointer(rebasing: source[..<(count * MemoryLayout<T>.stride)]))
             }
             initialized = count
         }

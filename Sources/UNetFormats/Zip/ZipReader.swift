@@ -19,7 +19,8 @@ final class ZipReader {
         do {
             archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
         } catch {
-            throw FormatError(.malformed, file: path, "not a readable zip archive (truncated or damaged)", cause: "\(error)")
+            throw FormatError(
+                .malformed, file: path, "not a readable zip archive (truncated or damaged)", cause: "\(error)")
         }
         fileSize = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64) ?? 0
         var byName: [String: Entry] = [:]
@@ -38,7 +39,9 @@ final class ZipReader {
     /// Reads one entry completely into a buffer of `T` (its size must be a multiple of
     /// `T`'s), checking its declared size before allocating and its CRC-32 after reading.
     func read<T: BitwiseCopyable>(_ name: String, as type: T.Type = UInt8.self) throws(FormatError) -> [T] {
-        guard let entry = entries[name] else { throw FormatError(.malformed, file: path, "the zip has no entry \(name)") }
+        guard let entry = entries[name] else {
+            throw FormatError(.malformed, file: path, "the zip has no entry \(name)")
+        }
         let size = entry.uncompressedSize
         // A stored entry cannot exceed the file; a deflated one cannot expand beyond ~1032:1.
         let bound = entry.isCompressed ? fileSize.multipliedReportingOverflow(by: 1032).partialValue : fileSize
@@ -54,7 +57,8 @@ final class ZipReader {
                 _ = try archive.extract(entry, bufferSize: max(1, min(Int(size), 1 << 22)), skipCRC32: true) { chunk in
                     guard filled + chunk.count <= raw.count else { throw ZipSizeMismatch() }
                     chunk.withUnsafeBytes { source in
-                        raw.baseAddress!.advanced(by: filled).copyMemory(from: source.baseAddress!, byteCount: chunk.count)
+                        raw.baseAddress!.advanced(by: filled).copyMemory(
+                            from: source.baseAddress!, byteCount: chunk.count)
                         crc = CRC32.checksum(UnsafeRawBufferPointer(source), continuing: crc)
                     }
                     filled += chunk.count
@@ -69,7 +73,8 @@ final class ZipReader {
         } catch let error as FormatError {
             throw error
         } catch {
-            throw FormatError(.malformed, file: path, "cannot read zip entry \(name) (truncated or damaged)", cause: "\(error)")
+            throw FormatError(
+                .malformed, file: path, "cannot read zip entry \(name) (truncated or damaged)", cause: "\(error)")
         }
     }
 

@@ -26,7 +26,10 @@ struct Convert: ParsableCommand {
     @Option(help: "The output format: unet-h5, pytorch, safetensors, keras-h5, keras-weights.")
     var to: String?
 
-    @Option(help: "The key layout of a .pth/.safetensors/Keras output: milesial, monai-basicunet, keras-functional, unet-ckpt.")
+    @Option(
+        help:
+            "The key layout of a .pth/.safetensors/Keras output: milesial, monai-basicunet, keras-functional, unet-ckpt."
+    )
     var layout: String?
 
     @Option(help: "A mapping file (JSON) for a custom key layout; see docs/mapping.md.")
@@ -65,7 +68,9 @@ struct Convert: ParsableCommand {
         if !(1...9).contains(gzipLevel) { throw ValidationError("--gzip-level must be within 1-9") }
         let inputURL = URL(fileURLWithPath: input).resolvingSymlinksInPath()
         let outputURL = URL(fileURLWithPath: output).resolvingSymlinksInPath()
-        if inputURL.path == outputURL.path { throw ValidationError("OUTPUT must differ from INPUT: the input is never modified") }
+        if inputURL.path == outputURL.path {
+            throw ValidationError("OUTPUT must differ from INPUT: the input is never modified")
+        }
     }
 
     func run() throws {
@@ -73,11 +78,14 @@ struct Convert: ParsableCommand {
         var imported: ImportedCheckpoint!
         try reportingErrors(options) {
             let mapping = try map.map { try MappingFile(path: $0) }
-            imported = try CheckpointImporter.read(input, format: from.flatMap(CheckpointFormat.init(rawValue:)), mapping: mapping)
+            imported = try CheckpointImporter.read(
+                input, format: from.flatMap(CheckpointFormat.init(rawValue:)), mapping: mapping)
         }
         var checkpoint = imported.checkpoint
         for note in imported.notes { printNote(note) }
-        printNote("read \(imported.format.rawValue), layout \(imported.layout): \(checkpoint.architecture.descriptionLines[0])")
+        printNote(
+            "read \(imported.format.rawValue), layout \(imported.layout): \(checkpoint.architecture.descriptionLines[0])"
+        )
         if let name = dtype, let target = DType(shortName: name) {
             let converted = checkpoint.converted(to: target)
             let error = ConversionError(from: checkpoint, to: converted)

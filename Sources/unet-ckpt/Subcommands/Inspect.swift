@@ -26,7 +26,8 @@ struct Inspect: ParsableCommand {
     private func summarise() throws -> CheckpointSummary {
         let format = try CheckpointFormat.detect(file)
         if format == .unetH5 { return try CheckpointSummary(CheckpointFile(path: file), statistics: stats) }
-        let imported = try CheckpointImporter.read(file, format: format, mapping: try map.map { try MappingFile(path: $0) })
+        let imported = try CheckpointImporter.read(
+            file, format: format, mapping: try map.map { try MappingFile(path: $0) })
         let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
         var summary = CheckpointSummary(
             imported.checkpoint, file: file, format: "\(format.rawValue), layout \(imported.layout)", storedBytes: size,

@@ -51,10 +51,55 @@ public enum Fixtures {
 
     /// Loads `fixtures/h5py/<name>.expected.json` and `.expected.bin`.
     public static func expected(_ name: String) throws -> Expected {
-        let json = try Data(contentsOf: URL(fileURLWithPath: path("h5py/\(name).expected.json")))
+        try expected(at: "h5py/\(name).expected.json")
+    }
+
+    /// Loads an `….expected.json` (path relative to `fixtures/`) and the `.bin` beside it.
+    public static func expected(at relative: String) throws -> Expected {
+        let json = try Data(contentsOf: URL(fileURLWithPath: path(relative)))
         let parsed = try JSONDecoder().decode(Expected.self, from: json)
-        let bytes = try Data(contentsOf: URL(fileURLWithPath: path("h5py/\(name).expected.bin")))
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path(String(relative.dropLast("json".count)) + "bin")))
         return Expected(tensors: parsed.tensors, totalParameters: parsed.totalParameters, bytes: bytes)
+    }
+
+    /// The whole `….expected.json` as a JSON object, for its optional fields.
+    public static func json(at relative: String) throws -> [String: Any] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path(relative)))
+        return try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+    }
+
+    /// One entry of a fixture folder's `index.json`.
+    public struct SourceFixture: Decodable, Sendable, CustomStringConvertible {
+        public let file: String
+        public let format: String
+        public let layout: String
+        public let expected: String
+        public let map: String?
+        public var description: String { file }
+    }
+
+    /// The source-format fixtures of `fixtures/<folder>/index.json`.
+    public static func sources(_ folder: String) -> [SourceFixture] {
+        let url = URL(fileURLWithPath: path("\(folder)/index.json"))
+        return (try? JSONDecoder().decode([SourceFixture].self, from: Data(contentsOf: url))) ?? []
+    }
+
+    /// One entry of a hostile folder's `manifest.json`.
+    public struct HostileFixture: Decodable, Sendable, CustomStringConvertible {
+        public let file: String
+        public let expect: String
+        public let mustMention: String?
+        public let marker: String?
+        public var description: String { file }
+        enum CodingKeys: String, CodingKey {
+            case file, expect, marker
+            case mustMention = "must_mention"
+        }
+    }
+
+    public static func hostile(_ folder: String) -> [HostileFixture] {
+        let url = URL(fileURLWithPath: path("\(folder)/manifest.json"))
+        return (try? JSONDecoder().decode([HostileFixture].self, from: Data(contentsOf: url))) ?? []
     }
 
     /// A real framework's parameter list (`fixtures/frameworks/<name>.json`).

@@ -1,7 +1,8 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 import UNetCheckpoint
+
 @testable import UNetFormats
 
 @Suite("Restricted unpickler")
@@ -29,15 +30,20 @@ struct PickleTests {
         }
         let json = JSONValue(value)
         #expect(dict.entries.count == 2)
-        #expect(json == .object([
-            "a": .array([.number(1), .number(-2), .number(3.5), .string("x"), .bool(true), .null]),
-            "b": .array([.number(7)]),
-        ]))
+        #expect(
+            json
+                == .object([
+                    "a": .array([.number(1), .number(-2), .number(3.5), .string("x"), .bool(true), .null]),
+                    "b": .array([.number(7)]),
+                ]))
     }
 
-    @Test("globals outside a state dict are refused by name, whatever wraps them",
-          arguments: [("posix", "system"), ("builtins", "eval"), ("subprocess", "Popen"), ("os", "system"),
-                      ("torch", "load"), ("collections", "defaultdict"), ("torch._utils", "_rebuild_device_tensor_from_numpy")])
+    @Test(
+        "globals outside a state dict are refused by name, whatever wraps them",
+        arguments: [
+            ("posix", "system"), ("builtins", "eval"), ("subprocess", "Popen"), ("os", "system"),
+            ("torch", "load"), ("collections", "defaultdict"), ("torch._utils", "_rebuild_device_tensor_from_numpy"),
+        ])
     func refusedGlobals(module: String, name: String) throws {
         // {'w': [GLOBAL module name, ('touch /tmp/x',), REDUCE]} — the call never happens.
         var body: [UInt8] = [0x7D, 0x8C, 1] + Array("w".utf8) + [0x5D]
@@ -54,21 +60,24 @@ struct PickleTests {
 
     @Test("opcodes that build arbitrary objects are refused")
     func refusedOpcodes() {
-        for opcode: UInt8 in [0x69 /* INST */, 0x6F /* OBJ */, 0x81 /* NEWOBJ */, 0x92 /* NEWOBJ_EX */, 0x50 /* PERSID */] {
+        for opcode: UInt8 in [
+            0x69 /* INST */, 0x6F /* OBJ */, 0x81 /* NEWOBJ */, 0x92 /* NEWOBJ_EX */, 0x50 /* PERSID */,
+        ] {
             var unpickler = RestrictedUnpickler(pickle([opcode]))
             #expect(throws: FormatError.self) { _ = try unpickler.load() }
         }
     }
 
-    @Test("damaged pickles give errors, never crashes",
-          arguments: [
+    @Test(
+        "damaged pickles give errors, never crashes",
+        arguments: [
             [UInt8]([0x80, 0x02]),  // no STOP
             [0x80, 0x02, 0x58, 0xFF, 0xFF, 0xFF, 0x7F],  // a string longer than the pickle
             [0x80, 0x02, 0x68, 0x05, 0x2E],  // memo read before it was stored
             [0x80, 0x02, 0x65, 0x2E],  // APPENDS without a MARK
             [0x80, 0x02, 0x73, 0x2E],  // SETITEM on an empty stack
             [0x80, 0x09, 0x2E],  // unknown protocol
-          ])
+        ])
     func damaged(bytes: [UInt8]) {
         var unpickler = RestrictedUnpickler(bytes)
         #expect(throws: FormatError.self) { _ = try unpickler.load() }
@@ -105,17 +114,24 @@ struct SafetensorsHeaderTests {
         #expect(source.extras["mask_values"] == .array([.number(0), .number(255)]))
     }
 
-    @Test("broken headers are refused with the reason",
-          arguments: [
+    @Test(
+        "broken headers are refused with the reason",
+        arguments: [
             (#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, 12, "follow the last tensor"),
             (#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, 4, "past the end"),
             (#"{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, 8, "needs 12 bytes"),
             (#"{"w":{"dtype":"F128","shape":[2],"data_offsets":[0,8]}}"#, 8, "unknown dtype"),
-            (#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, 8, "overlaps"),
+            (
+                #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
+                8, "overlaps"
+            ),
             (#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, 8, "gap"),
             (#"{"w":"#, 0, "not a JSON object"),
-            (#"{"w":{"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,8]}}"#, 8, "impossibly large"),
-          ])
+            (
+                #"{"w":{"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,8]}}"#, 8,
+                "impossibly large"
+            ),
+        ])
     func refused(header: String, dataSize: Int, reason: String) throws {
         let directory = try TemporaryDirectory()
         let path = try file(header, data: [UInt8](repeating: 0, count: dataSize), in: directory)

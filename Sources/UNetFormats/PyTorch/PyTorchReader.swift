@@ -113,7 +113,8 @@ enum PyTorchReader {
         guard count == 0 || lastIndex < storage.elementCount else {
             throw FormatError(
                 .malformed, file: archive.path,
-                "tensor \(key) addresses element \(lastIndex) of a storage of \(storage.elementCount) elements")
+                "tensor \(key): its storage offset \(reference.offset), sizes and strides address element \(lastIndex) "
+                    + "of a storage of \(storage.elementCount) elements")
         }
         let entry = prefix + "data/" + storage.key
         guard let declared = archive.entries[entry]?.uncompressedSize,

@@ -124,11 +124,11 @@ enum Safetensors {
             expected = entry.end
         }
         let dataStart = 8 + Int(length)
+        if let beyond = sorted.first(where: { dataStart + $0.end > file.size }) {
+            throw malformed("tensor \(beyond.name) runs past the end of the file (truncated?)")
+        }
         guard dataStart + expected == file.size else {
-            throw malformed(
-                dataStart + expected > file.size
-                    ? "the data runs past the end of the file (truncated?)"
-                    : "\(file.size - dataStart - expected) bytes follow the last tensor")
+            throw malformed("\(file.size - dataStart - expected) bytes follow the last tensor")
         }
         return (entries, metadata, dataStart)
     }

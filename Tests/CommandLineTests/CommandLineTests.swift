@@ -136,3 +136,96 @@ struct CommandLineTests {
         #expect(try directory.contents().isEmpty)
     }
 }
+
+/// `convert` and `inspect` on files made by the real frameworks.
+@Suite("Command line: other formats")
+struct ConvertCommandTests {
+    @Test("a milesial .pth converts without hints, records its provenance, and goes back to .pth")
+    func milesialRoundTrip() throws {
+        let directory = try TemporaryDirectory()
+        let source = Fixtures.path("pytorch/milesial-tiny-dataparallel.pth")
+        let ours = directory.file("model.h5")
+        let result = try runUNetCkpt(["convert", source, ours])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardError.contains("read pytorch, layout milesial"))
+        #expect(result.standardError.contains("module."))
+        let inspect = try runUNetCkpt(["inspect", "--json", ours])
+        let document = try JSONSerialization.jsonObject(with: Data(inspect.standardOutput.utf8)) as? [String: Any]
+        let metadata = document?["metadata"] as? [String: Any]
+        let provenance = metadata?["source"] as? [String: Any]
+        #expect(provenance?["layout"] as? String == "milesial")
+        #expect(provenance?["file_name"] as? String == "milesial-tiny-dataparallel.pth")
+        #expect(provenance?["sha256"] as? String == (try sha256sum(source)))
+        #expect(metadata?["mask_values"] as? [Int] == [0, 1])
+
+        let back = directory.file("back.pth")
+        #expect(try runUNetCkpt(["convert", ours, back]).status == 0)
+        let again = try runUNetCkpt(["inspect", "--json", back])
+        #expect(again.status == 0)
+        let tensors = (try JSONSerialization.jsonObject(with: Data(again.standardOutput.utf8)) as? [String: Any])?[
+            "tensors"]
+        let before = document?["tensors"]
+        #expect(crcs(tensors) == crcs(before) && !crcs(before).isEmpty)
+    }
+
+    @Test("inspect reads a Keras file and a mapping-file layout directly")
+    func inspectForeign() throws {
+        let keras = try runUNetCkpt(["inspect", Fixtures.path("keras/unet-tiny.keras")])
+        #expect(keras.status == 0)
+        #expect(keras.standardOutput.contains("format: keras, layout keras-functional"))
+        #expect(keras.standardOutput.contains("final activation: sigmoid"))
+        let custom = try runUNetCkpt([
+            "inspect", Fixtures.path("pytorch/paper-custom.pth"), "--map", Fixtures.path("maps/paper-custom.json"),
+        ])
+        #expect(custom.status == 0, "\(custom.standardError)")
+        #expect(custom.standardOutput.contains("input sides: 188, 204, 220, … (every 16)"))
+        let unmapped = try runUNetCkpt(["inspect", Fixtures.path("pytorch/paper-custom.pth")])
+        #expect(unmapped.status == 2)
+        #expect(unmapped.standardError.contains("--map"))
+    }
+
+    @Test("a malicious pickle is refused in one line, naming the global, and nothing runs")
+    func hostilePickle() throws {
+        let marker = "/tmp/unet-ckpt-pwned-os-system"
+        try? FileManager.default.removeItem(atPath: marker)
+        let directory = try TemporaryDirectory()
+        let result = try runUNetCkpt([
+            "convert", Fixtures.path("pytorch/hostile/os-system.pth"), directory.file("x.h5"),
+        ])
+        #expect(result.status == 2)
+        #expect(result.standardError.contains("posix.system"))
+        #expect(result.standardError.split(separator: "\n").count == 1)
+        #expect(!FileManager.default.fileExists(atPath: marker))
+        #expect(try directory.contents().isEmpty)
+    }
+
+    @Test("layouts that cannot hold the network and unknown extensions are refused")
+    func refusals() throws {
+        let directory = try TemporaryDirectory()
+        let paper = Fixtures.path("h5py/paper-tiny.h5")
+        let wrong = try runUNetCkpt(["convert", paper, directory.file("x.pth"), "--layout", "monai-basicunet"])
+        #expect(wrong.status == 2)
+        #expect(wrong.standardError.contains("not one the monai-basicunet layout describes"))
+        let unknown = try runUNetCkpt(["convert", paper, directory.file("x.onnx2")])
+        #expect(unknown.status == 64)
+        #expect(try directory.contents().isEmpty)
+    }
+
+    /// The stored CRC-32 column of an `inspect --json` tensor list.
+    private func crcs(_ tensors: Any?) -> [String] {
+        ((tensors as? [[String: Any]]) ?? []).compactMap { $0["crc32"] as? String }
+    }
+
+    /// SHA-256 of a file by coreutils' `sha256sum`, an implementation independent of ours.
+    private func sha256sum(_ path: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        process.arguments = [path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(String(decoding: output, as: UTF8.self).prefix(64))
+    }
+}

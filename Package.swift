@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "UNetCheckpoint", targets: ["UNetCheckpoint"]),
         .library(name: "UNetFormats", targets: ["UNetFormats"]),
+        .library(name: "UNetInference", targets: ["UNetInference"]),
         .executable(name: "unet-ckpt", targets: ["unet-ckpt"]),
     ],
     dependencies: [
@@ -23,6 +24,10 @@ let package = Package(
             name: "CUNetZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]),
 
+        .systemLibrary(
+            name: "COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+
         // A small owning Swift layer over libhdf5.
         .target(name: "HDF5", dependencies: ["CHDF5"]),
 
@@ -38,11 +43,14 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
 
+        // The CPU forward pass (no HDF5): every architecture of the schema, GEMM on OpenBLAS.
+        .target(name: "UNetInference", dependencies: ["UNetCheckpoint", "COpenBLAS"]),
+
         // The command line.
         .executableTarget(
             name: "unet-ckpt",
             dependencies: [
-                "UNetCheckpoint", "UNetFormats",
+                "UNetCheckpoint", "UNetFormats", "UNetInference",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -50,6 +58,7 @@ let package = Package(
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
         .testTarget(name: "UNetCheckpointTests", dependencies: ["UNetCheckpoint", "HDF5", "TestSupport"]),
         .testTarget(name: "UNetFormatsTests", dependencies: ["UNetFormats", "UNetCheckpoint", "TestSupport"]),
+        .testTarget(name: "UNetInferenceTests", dependencies: ["UNetInference", "UNetFormats", "TestSupport"]),
         .testTarget(name: "CommandLineTests", dependencies: ["TestSupport", "unet-ckpt"]),
     ]
 )

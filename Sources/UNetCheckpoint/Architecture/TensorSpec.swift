@@ -34,16 +34,17 @@ public struct TensorSpec: Hashable, Sendable {
 
 extension UNetArchitecture {
     /// Channel counts that flow through the network, derived from the description.
-    struct ChannelPlan {
+    public struct ChannelPlan: Sendable {
         /// Input channels of each encoder level.
-        var encoderInputs: [Int]
+        public var encoderInputs: [Int]
         /// Channels arriving from below at each decoder level (before up-sampling).
-        var decoderBelow: [Int]
+        public var decoderBelow: [Int]
         /// Input channels of the head.
-        var headInput: Int
+        public var headInput: Int
     }
 
-    var channelPlan: ChannelPlan {
+    /// The channels entering each level and the head.
+    public var channelPlan: ChannelPlan {
         let encoderInputs = encoder.indices.map { $0 == 0 ? inChannels : encoder[$0 - 1].convs.last ?? 0 }
         let decoderBelow = decoder.indices.map { level in
             level == depth - 1 ? (encoder[depth].convs.last ?? 0) : (decoder[level + 1].convs.last ?? 0)

@@ -1,0 +1,67 @@
+import Foundation
+import TestSupport
+import Testing
+import UNetCheckpoint
+import UNetFormats
+
+@testable import UNetInference
+
+/// The forward pass reproduces what PyTorch, MONAI and Keras computed for the same input
+/// (probes stored by fixtures/generate.py, computed in float64 by the frameworks).
+@Suite("Forward pass against the frameworks")
+struct ProbeTests {
+    static let fixtures = (Fixtures.sources("pytorch") + Fixtures.sources("safetensors") + Fixtures.sources("keras"))
+        .filter { !$0.file.hasSuffix("old-format.pth") }
+
+    /// Largest |a − b| / (atol/rtol + |b|)-style check: every value within atol + rtol·|expected|.
+    static func check(_ actual: [Float], _ expected: [Float], rtol: Double = 1e-4, atol: Double = 1e-5) -> (
+        Bool, Double
+    ) {
+        var worst = 0.0
+        var ok = actual.count == expected.count
+        for (a, b) in zip(actual, expected) {
+            let difference = abs(Double(a) - Double(b))
+            worst = max(worst, difference / max(abs(Double(b)), 1e-12))
+            if difference > atol + rtol * abs(Double(b)) { ok = false }
+        }
+        return (ok, worst)
+    }
+
+    @Test("every fixture's probe output is reproduced within 1e-4 relative", arguments: fixtures)
+    func probe(_ fixture: Fixtures.SourceFixture) throws {
+        let document = try Fixtures.json(at: fixture.expected)
+        let probe = try #require(document["probe"] as? [String: Any])
+        let mapping = try fixture.map.map { try MappingFile(path: Fixtures.path($0)) }
+        let checkpoint = try CheckpointImporter.read(Fixtures.path(fixture.file), mapping: mapping).checkpoint
+        let input = try NumpyArray(contentsOf: Fixtures.path(probe["input"] as! String))
+        let expected = try NumpyArray(contentsOf: Fixtures.path(probe["output"] as! String))
+        let output = try UNetModel(checkpoint).predict(input.featureMap())
+        #expect(output.shape == expected.shape)
+        let (ok, worst) = Self.check(output.values, expected.values)
+        #expect(ok, "\(fixture.file): largest relative difference \(worst)")
+    }
+
+    @Test("an embedded probe written by the generator is reproduced")
+    func embeddedProbe() throws {
+        let file = try CheckpointFile(path: Fixtures.path("broken/probe-ok.h5"))
+        let probe = try #require(try file.readProbe())
+        let output = try UNetModel(file.read()).predict(
+            FeatureMap(batch: 1, channels: 1, height: 44, width: 44, values: probe.input.floatValues()))
+        let (ok, worst) = Self.check(output.values, probe.output.floatValues())
+        #expect(ok, "largest relative difference \(worst)")
+    }
+
+    @Test("inputs of invalid size or channel count are refused, naming the nearest valid sizes")
+    func invalidInput() throws {
+        let model = UNetModel(try CheckpointFile(path: Fixtures.path("h5py/paper-tiny.h5")).read())
+        #expect {
+            _ = try model.predict(FeatureMap(batch: 1, channels: 1, height: 50, width: 44))
+        } throws: { error in
+            (error as! InferenceError).message.contains(
+                "height 50 is not valid for this network (nearest valid: 48 or 52)")
+        }
+        #expect(throws: InferenceError.self) {
+            _ = try model.predict(FeatureMap(batch: 1, channels: 3, height: 44, width: 44))
+        }
+    }
+}

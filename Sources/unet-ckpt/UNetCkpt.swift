@@ -12,5 +12,5 @@ struct UNetCkpt: ParsableCommand {
             64 bad command-line usage.
             """,
         version: UNetCheckpointLibrary.version,
-        subcommands: [Inspect.self, Verify.self, Convert.self])
+        subcommands: [Inspect.self, Verify.self, Convert.self, Predict.self])
 }

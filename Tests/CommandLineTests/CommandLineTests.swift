@@ -65,7 +65,7 @@ struct CommandLineTests {
         try copyFlippingByte(from: paper, to: damaged, at: range.lowerBound + 3)
         let result = try runUNetCkpt(["verify", damaged])
         #expect(result.status == 1)
-        #expect(result.standardOutput.contains("FAILED (1 of 26 tensors are corrupt)"))
+        #expect(result.standardOutput.contains("FAILED (1 problem(s) in 26 tensors)"))
         #expect(result.standardOutput.contains("head.out.weight: tensor head.out.weight is corrupt"))
         let json = try runUNetCkpt(["verify", "--json", damaged])
         #expect(json.status == 1)

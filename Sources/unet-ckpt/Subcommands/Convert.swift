@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import UNetCheckpoint
 import UNetFormats
+import UNetInference
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -46,6 +47,9 @@ struct Convert: ParsableCommand {
 
     @Option(help: "unet-h5 output: write this schema version (MAJOR.MINOR).")
     var schemaVersion: String?
+
+    @Flag(help: "unet-h5 output: embed a probe (a seeded input and this network's output for it).")
+    var embedProbe = false
 
     @OptionGroup var options: CommonOptions
 
@@ -93,6 +97,18 @@ struct Convert: ParsableCommand {
                 "converted to \(target.rawValue): largest absolute error \(Format.number(error.absolute)), "
                     + "largest relative error \(Format.number(error.relative))")
             checkpoint = converted
+        }
+        if embedProbe {
+            guard outputFormat == .unetH5 else { throw ValidationError("--embed-probe needs a unet-h5 output") }
+            do {
+                checkpoint.probe = try ProbeMaker.probe(for: checkpoint)
+                printNote(
+                    "embedded a probe: input \(checkpoint.probe!.input.shape), output \(checkpoint.probe!.output.shape)"
+                )
+            } catch {
+                printError("cannot compute the probe: \(error.message)")
+                throw ExitStatus.unreadableInput
+            }
         }
         let writeOptions = WriteOptions(
             storage: compress ? .compressed(level: gzipLevel) : .contiguous,

@@ -1,0 +1,50 @@
+import UNetCheckpoint
+
+/// Probes: a small seeded input and the network's output for it (docs/format.md §7).
+public enum ProbeMaker {
+    /// The probe input side: the smallest valid side from 64 on (valid-padding networks need more).
+    public static func side(for architecture: UNetArchitecture) -> Int {
+        architecture.nearestValidInputSides(to: 63).above ?? architecture.minimumInputSide ?? 64
+    }
+
+    /// A deterministic input in [0, 1): the same bytes on every machine.
+    public static func input(for architecture: UNetArchitecture, side: Int? = nil) -> FeatureMap {
+        let side = side ?? Self.side(for: architecture)
+        var state: UInt64 = 0x5EED_0F_0E_1A_11
+        let count = architecture.inChannels * side * side
+        let values = (0..<count).map { _ -> Float in
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return Float((z ^ (z >> 31)) >> 40) / Float(1 << 24)
+        }
+        return FeatureMap(batch: 1, channels: architecture.inChannels, height: side, width: side, values: values)
+    }
+
+    /// The probe of a checkpoint: the seeded input and this forward pass's output for it.
+    public static func probe(for checkpoint: Checkpoint) throws(InferenceError) -> Probe {
+        let input = Self.input(for: checkpoint.architecture)
+        let output = try UNetModel(checkpoint).predict(input)
+        return Probe(
+            input: Tensor(shape: input.shape, values: input.values),
+            output: Tensor(shape: output.shape, values: output.values),
+            relativeTolerance: 1e-4, absoluteTolerance: 1e-5)
+    }
+
+    /// How far `actual` is from `expected`: the largest absolute difference, the largest relative
+    /// difference, and whether every value lies within `atol + rtol·|expected|`.
+    public static func compare(_ actual: [Float], _ expected: [Float], rtol: Double, atol: Double)
+        -> (absolute: Double, relative: Double, within: Bool)
+    {
+        guard actual.count == expected.count else { return (.infinity, .infinity, false) }
+        var absolute = 0.0, relative = 0.0, within = true
+        for (a, b) in zip(actual, expected) {
+            let difference = abs(Double(a) - Double(b))
+            absolute = max(absolute, difference)
+            if b != 0 { relative = max(relative, difference / abs(Double(b))) }
+            if !(difference <= atol + rtol * abs(Double(b))) { within = false }
+        }
+        return (absolute, relative, within)
+    }
+}

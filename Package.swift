@@ -59,6 +59,6 @@ let package = Package(
         .testTarget(name: "UNetCheckpointTests", dependencies: ["UNetCheckpoint", "HDF5", "TestSupport"]),
         .testTarget(name: "UNetFormatsTests", dependencies: ["UNetFormats", "UNetCheckpoint", "TestSupport"]),
         .testTarget(name: "UNetInferenceTests", dependencies: ["UNetInference", "UNetFormats", "TestSupport"]),
-        .testTarget(name: "CommandLineTests", dependencies: ["TestSupport", "unet-ckpt"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["TestSupport", "UNetCheckpoint", "unet-ckpt"]),
     ]
 )

@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
+import UNetCheckpoint
 
 /// End-to-end runs of the built `unet-ckpt` on real files.
 @Suite("Command line")
@@ -227,5 +228,90 @@ struct ConvertCommandTests {
         let output = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return String(String(decoding: output, as: UTF8.self).prefix(64))
+    }
+}
+
+/// `predict`, embedded probes and `verify --roundtrip`.
+@Suite("Command line: inference")
+struct InferenceCommandTests {
+    @Test("predict tiles an image of any size as the independent reference does")
+    func predictTiled() throws {
+        let directory = try TemporaryDirectory()
+        let output = directory.file("out.npy")
+        let result = try runUNetCkpt([
+            "predict", Fixtures.path("h5py/paper-tiny.h5"), "--input",
+            Fixtures.path("tiling/paper-tiny-tile92.input.npy"),
+            "--output", output, "--tile", "92",
+        ])
+        #expect(result.status == 0, "\(result.standardError)")
+        let ours = try Data(contentsOf: URL(fileURLWithPath: output))
+        let reference = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("tiling/paper-tiny-tile92.output.npy")))
+        #expect(ours.count == reference.count)  // same header and shape; values are compared in TilingTests
+    }
+
+    @Test("predict refuses an invalid size for a valid network, naming the nearest sizes and --tile")
+    func predictInvalidSize() throws {
+        let directory = try TemporaryDirectory()
+        let result = try runUNetCkpt([
+            "predict", Fixtures.path("h5py/paper-tiny.h5"), "--input",
+            Fixtures.path("tiling/paper-tiny-tile92.input.npy"),
+            "--output", directory.file("out.npy"),
+        ])
+        #expect(result.status == 2)
+        #expect(result.standardError.contains("height 137 is not valid for this network (nearest valid: 136 or 140)"))
+        #expect(result.standardError.contains("--tile"))
+        #expect(try directory.contents().isEmpty)
+    }
+
+    @Test("predict reads NHWC Keras inputs and gives the framework's output")
+    func predictKeras() throws {
+        let directory = try TemporaryDirectory()
+        let output = directory.file("out.npy")
+        let result = try runUNetCkpt([
+            "predict", Fixtures.path("keras/unet-tiny.keras"), "--input",
+            Fixtures.path("keras/unet-tiny.probe-input.npy"),
+            "--output", output,
+        ])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(FileManager.default.fileExists(atPath: output))
+    }
+
+    @Test("an embedded probe is checked by verify, and a tampered probe fails it")
+    func embeddedProbe() throws {
+        let directory = try TemporaryDirectory()
+        let model = directory.file("model.h5")
+        let convert = try runUNetCkpt([
+            "convert", Fixtures.path("pytorch/monai-basicunet-tiny.pth"), model, "--embed-probe",
+        ])
+        #expect(convert.status == 0, "\(convert.standardError)")
+        let verify = try runUNetCkpt(["verify", model])
+        #expect(verify.status == 0)
+        #expect(verify.standardOutput.contains("probe: ok"))
+        // The generator's probe (PyTorch's output) passes too.
+        #expect(try runUNetCkpt(["verify", Fixtures.path("broken/probe-ok.h5")]).status == 0)
+        // A probe whose output is not the network's: checksums hold, behaviour does not.
+        var checkpoint = try CheckpointFile(path: model).read()
+        var probe = try #require(checkpoint.probe)
+        probe.output = Tensor(shape: probe.output.shape, values: probe.output.floatValues().map { $0 + 0.01 })
+        checkpoint.probe = probe
+        let tampered = directory.file("tampered.h5")
+        try checkpoint.write(to: tampered)
+        let result = try runUNetCkpt(["verify", tampered])
+        #expect(result.status == 1)
+        #expect(result.standardOutput.contains("probe: the network's output differs from the embedded probe output"))
+    }
+
+    @Test("verify --roundtrip reports every route and passes for lossless ones")
+    func roundTrip() throws {
+        let result = try runUNetCkpt(["verify", "--roundtrip", "--json", Fixtures.path("h5py/milesial-tiny.h5")])
+        #expect(result.status == 0, "\(result.standardOutput)")
+        let document = try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any]
+        let routes = try #require(document?["routes"] as? [[String: Any]])
+        let names = routes.compactMap { $0["name"] as? String }
+        #expect(names.starts(with: ["unet-h5", "pytorch", "safetensors"]))
+        #expect(names.contains("unet-h5 bfloat16"))
+        for route in routes where (route["tolerance"] as? Double) == 0 {
+            #expect(route["max_abs"] as? Double == 0, "\(route)")
+        }
     }
 }

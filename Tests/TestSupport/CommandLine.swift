@@ -7,13 +7,16 @@ public struct CommandResult {
     public let standardError: String
 }
 
-/// Runs the built `unet-ckpt` (next to the test bundle) with `arguments`.
-public func runUNetCkpt(_ arguments: [String]) throws -> CommandResult {
-    let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        .deletingLastPathComponent().appendingPathComponent("unet-ckpt")
+/// The built `unet-ckpt`, next to the test bundle.
+public let unetCkptExecutable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    .deletingLastPathComponent().appendingPathComponent("unet-ckpt")
+
+/// Runs the built `unet-ckpt` with `arguments`, and `environment` added to this process's.
+public func runUNetCkpt(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
     let process = Process()
-    process.executableURL = executable
+    process.executableURL = unetCkptExecutable
     process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let output = Pipe()
     let error = Pipe()
     process.standardOutput = output

@@ -20,6 +20,7 @@ public enum AtomicWrite {
         guard access(directory, W_OK) == 0 else {
             throw CheckpointError(.io, file: destination, "cannot write: \(systemError()) (directory \(directory))")
         }
+        removeStaleTemporaries(in: directory, for: url.lastPathComponent)
         let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 36)
         let temporary = directory + "/" + temporaryPrefix + "\(getpid())-\(suffix)-" + url.lastPathComponent
         do {
@@ -32,6 +33,19 @@ public enum AtomicWrite {
         } catch {
             unlink(temporary)
             throw error
+        }
+    }
+
+    /// Removes temporary files for `name` left by writers that no longer run (killed mid-write),
+    /// so that interrupted writes never pile up.
+    static func removeStaleTemporaries(in directory: String, for name: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        for candidate in names where candidate.hasPrefix(temporaryPrefix) && candidate.hasSuffix("-" + name) {
+            let fields = candidate.dropFirst(temporaryPrefix.count).split(separator: "-", maxSplits: 2)
+            guard fields.count == 3, let pid = Int32(fields[0]), pid > 0 else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                unlink(directory + "/" + candidate)
+            }
         }
     }
 

@@ -1,0 +1,97 @@
+import Foundation
+import UNetCheckpoint
+
+/// Runs the command in a child process and watches it.
+///
+/// libhdf5 (Debian's 1.10.8 has about twenty unpatched malformed-file bugs) can crash or loop on
+/// a hostile file, and no Swift code can catch a segmentation fault. So the `unet-ckpt` the user
+/// starts re-executes itself with the same arguments and waits: a child that dies by a signal or
+/// runs longer than the time limit becomes one line on stderr and exit code 2, and the temporary
+/// files a killed child leaves beside its output are removed. Output files are written
+/// atomically, so the destination is either untouched or complete.
+enum Supervisor {
+    static let childMarker = "UNET_CKPT_SUPERVISED"
+    /// Seconds a command may run; `UNET_CKPT_TIMEOUT` overrides it (0 disables the limit).
+    static var timeLimit: Double {
+        ProcessInfo.processInfo.environment["UNET_CKPT_TIMEOUT"].flatMap(Double.init) ?? 3600
+    }
+
+    /// In the child (or when supervision is off) returns nil; in the parent runs the child and
+    /// returns the exit status to end with.
+    static func superviseUnlessChild() -> Int32? {
+        let environment = ProcessInfo.processInfo.environment
+        guard environment[childMarker] == nil, environment["UNET_CKPT_UNSUPERVISED"] == nil else { return nil }
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.arguments = arguments
+        var childEnvironment = environment
+        childEnvironment[childMarker] = "1"
+        // The parent reports a crash in one line; the runtime's backtrace would bury it.
+        if childEnvironment["SWIFT_BACKTRACE"] == nil { childEnvironment["SWIFT_BACKTRACE"] = "enable=no" }
+        process.environment = childEnvironment
+        // Standard input, output and error are inherited: the child talks to the user directly.
+        let finished = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in finished.signal() }
+        do {
+            try process.run()
+        } catch {
+            return nil  // cannot re-execute (an unusual system): run unsupervised
+        }
+        for signal in [SIGINT, SIGTERM] {
+            Foundation.signal(signal, SIG_IGN)  // the child gets them from the terminal's process group
+        }
+        let limit = timeLimit
+        if finished.wait(timeout: limit > 0 ? .now() + limit : .distantFuture) == .timedOut {
+            kill(process.processIdentifier, SIGKILL)
+            finished.wait()
+            removeTemporaries(of: process.processIdentifier, near: arguments)
+            report(
+                "the command ran longer than \(Int(limit)) s and was stopped (a damaged file can make "
+                    + "a reader loop; set UNET_CKPT_TIMEOUT to allow more)", arguments: arguments)
+            return 2
+        }
+        if process.terminationReason == .uncaughtSignal {
+            let signal = process.terminationStatus
+            removeTemporaries(of: process.processIdentifier, near: arguments)
+            if signal == SIGINT || signal == SIGTERM { return 128 + signal }
+            report(
+                "reading the input crashed the reader (signal \(signal), \(String(cString: strsignal(signal)))); "
+                    + "the file is damaged or hostile, and nothing was written", arguments: arguments)
+            return 2
+        }
+        return process.terminationStatus
+    }
+
+    /// Test hook: `UNET_CKPT_INJECT_FAULT=segv` or `=hang` makes the (child) command crash or
+    /// hang as a hostile file could make libhdf5 do, so the tests can show the supervision works.
+    static func injectFaultForTests() {
+        switch ProcessInfo.processInfo.environment["UNET_CKPT_INJECT_FAULT"] {
+        case "segv":
+            // A real invalid access, as a faulting C library makes one.
+            UnsafeMutablePointer<Int>(bitPattern: 16)!.pointee = 1
+        case "hang": while true { sleep(60) }
+        default: break
+        }
+    }
+
+    private static func report(_ message: String, arguments: [String]) {
+        let file = arguments.dropFirst().first { !$0.hasPrefix("-") } ?? "unet-ckpt"
+        FileHandle.standardError.write(Data("error: \(file): \(message)\n".utf8))
+    }
+
+    /// Removes the temporary files a killed child left in the directories of its arguments.
+    static func removeTemporaries(of pid: Int32, near arguments: [String]) {
+        let directories = Set(
+            arguments.filter { !$0.hasPrefix("-") }.map {
+                URL(fileURLWithPath: $0).deletingLastPathComponent().path
+            })
+        let prefix = AtomicWrite.temporaryPrefix + "\(pid)-"
+        for directory in directories {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            where name.hasPrefix(prefix) {
+                try? FileManager.default.removeItem(atPath: directory + "/" + name)
+            }
+        }
+    }
+}

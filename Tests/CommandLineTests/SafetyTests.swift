@@ -1,0 +1,71 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// The command line never dies by a signal, never hangs, and never leaves a broken output.
+@Suite("Command line: crashes, hangs and kills")
+struct SafetyTests {
+    @Test("a reader that faults becomes one line and exit 2, with nothing written")
+    func faultingReader() throws {
+        let directory = try TemporaryDirectory()
+        let result = try runUNetCkpt(
+            ["convert", Fixtures.path("h5py/paper-tiny.h5"), directory.file("out.pth")],
+            environment: ["UNET_CKPT_INJECT_FAULT": "segv"])
+        #expect(result.status == 2)
+        #expect(result.standardError.contains("crashed the reader (signal 11"))
+        #expect(result.standardError.split(separator: "\n").count == 1)
+        #expect(try directory.contents().isEmpty)
+    }
+
+    @Test("a reader that hangs is stopped at the time limit")
+    func hangingReader() throws {
+        let start = Date()
+        let result = try runUNetCkpt(
+            ["inspect", Fixtures.path("h5py/paper-tiny.h5")],
+            environment: ["UNET_CKPT_INJECT_FAULT": "hang", "UNET_CKPT_TIMEOUT": "1"])
+        #expect(result.status == 2)
+        #expect(result.standardError.contains("ran longer than 1 s"))
+        #expect(Date().timeIntervalSince(start) < 10)
+    }
+
+    @Test("SIGKILL at random moments while overwriting: the output is the old file or the whole new one")
+    func killDuringOverwrite() throws {
+        let directory = try TemporaryDirectory()
+        let output = directory.file("out.h5")
+        #expect(try runUNetCkpt(["convert", Fixtures.path("h5py/paper-tiny.h5"), output]).status == 0)
+        let old = try Data(contentsOf: URL(fileURLWithPath: output))
+        var generator = SplitMix64(seed: 11)
+        var outcomes: Set<String> = []
+        for _ in 0..<12 {
+            // The writer itself (unsupervised) is killed, as a power cut or an OOM killer would.
+            let process = Process()
+            process.executableURL = unetCkptExecutable
+            process.arguments = [
+                "convert", Fixtures.path("examples/paper-small.h5"), output, "--compress", "--gzip-level", "9",
+            ]
+            process.environment = ProcessInfo.processInfo.environment.merging(["UNET_CKPT_UNSUPERVISED": "1"]) { $1 }
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            usleep(UInt32(generator.next() % 700_000))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            let now = try Data(contentsOf: URL(fileURLWithPath: output))
+            if now == old {
+                outcomes.insert("old")
+            } else {
+                let verify = try runUNetCkpt(["verify", output])
+                #expect(verify.status == 0, "a broken output after a kill: \(verify.standardOutput)")
+                #expect(verify.standardOutput.contains("46 tensors"))
+                outcomes.insert("new")
+            }
+        }
+        // Kills that landed mid-write left temporary files beside the output, never a broken output.
+        let leftovers = try directory.contents().filter { $0.hasPrefix(".unet-ckpt-tmp-") }
+        #expect(!leftovers.isEmpty, "no kill landed during a write: \(outcomes)")
+        // One more complete run removes what the killed writers left behind.
+        #expect(try runUNetCkpt(["convert", Fixtures.path("examples/paper-small.h5"), output]).status == 0)
+        #expect(try directory.contents() == ["out.h5"])
+        #expect(!outcomes.isEmpty)
+    }
+}

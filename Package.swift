@@ -54,6 +54,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
+        // A mutation fuzzer for every parser of untrusted input (docs/robustness.md).
+        .executableTarget(name: "unet-ckpt-fuzz", dependencies: ["UNetFormats", "UNetInference"]),
+
         .target(name: "TestSupport", dependencies: ["UNetCheckpoint", "HDF5"], path: "Tests/TestSupport"),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
         .testTarget(name: "UNetCheckpointTests", dependencies: ["UNetCheckpoint", "HDF5", "TestSupport"]),

@@ -69,3 +69,42 @@ struct SafetyTests {
         #expect(!outcomes.isEmpty)
     }
 }
+
+/// Damaged files of every format give one line on stderr and exit 2.
+@Suite("Command line: truncated files")
+struct TruncatedFileTests {
+    static let files = [
+        "h5py/paper-tiny.h5", "pytorch/milesial-tiny.pth", "safetensors/milesial-tiny.safetensors",
+        "keras/unet-tiny.h5", "keras/unet-tiny.weights.h5", "keras/unet-tiny.keras",
+    ]
+
+    @Test("a file cut in half is refused in one line", arguments: files)
+    func truncated(_ relative: String) throws {
+        let directory = try TemporaryDirectory()
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path(relative)))
+        let name = URL(fileURLWithPath: relative).lastPathComponent
+        let damaged = directory.file("cut-" + name)
+        try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: damaged))
+        for command in [["inspect", damaged], ["convert", damaged, directory.file("out.h5")]] {
+            let result = try runUNetCkpt(command)
+            #expect(result.status == 2, "\(command): \(result.standardError)")
+            #expect(result.standardError.hasPrefix("error: "), "\(result.standardError)")
+            #expect(result.standardError.split(separator: "\n").count == 1, "\(result.standardError)")
+        }
+        #expect(try directory.contents() == ["cut-" + name])
+    }
+
+    @Test("a truncated .npy input is refused in one line")
+    func truncatedArray() throws {
+        let directory = try TemporaryDirectory()
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("tiling/paper-tiny-whole.input.npy")))
+        try data.prefix(data.count - 7).write(to: URL(fileURLWithPath: directory.file("cut.npy")))
+        let result = try runUNetCkpt([
+            "predict", Fixtures.path("h5py/paper-tiny.h5"), "--input", directory.file("cut.npy"), "--output",
+            directory.file("o.npy"),
+        ])
+        #expect(result.status == 2)
+        #expect(result.standardError.contains("the data holds"))
+        #expect(result.standardError.split(separator: "\n").count == 1)
+    }
+}

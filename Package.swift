@@ -12,7 +12,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
@@ -38,8 +37,7 @@ let package = Package(
         .target(
             name: "UNetFormats",
             dependencies: [
-                "UNetCheckpoint", "HDF5",
-                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                "UNetCheckpoint", "HDF5", "CUNetZlib",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
 

@@ -11,9 +11,12 @@ import UNetCheckpoint
 /// atomically, so the destination is either untouched or complete.
 enum Supervisor {
     static let childMarker = "UNET_CKPT_SUPERVISED"
-    /// Seconds a command may run; `UNET_CKPT_TIMEOUT` overrides it (0 disables the limit).
-    static var timeLimit: Double {
-        ProcessInfo.processInfo.environment["UNET_CKPT_TIMEOUT"].flatMap(Double.init) ?? 3600
+    /// Seconds a command may run: 600 for inspect, verify and convert (minutes more than the
+    /// largest checkpoints need), none for predict (tiling a large image takes what it takes).
+    /// `UNET_CKPT_TIMEOUT` overrides it; 0 disables the limit.
+    static func timeLimit(for arguments: [String]) -> Double {
+        if let value = ProcessInfo.processInfo.environment["UNET_CKPT_TIMEOUT"].flatMap(Double.init) { return value }
+        return arguments.first == "predict" ? 0 : 600
     }
 
     /// In the child (or when supervision is off) returns nil; in the parent runs the child and
@@ -33,15 +36,24 @@ enum Supervisor {
         // Standard input, output and error are inherited: the child talks to the user directly.
         let finished = DispatchSemaphore(value: 0)
         process.terminationHandler = { _ in finished.signal() }
+        // Interrupts and termination requests reach the child, which ends as the user asked. The
+        // handlers exist before the child does; a signal that comes first is passed on at its start.
+        let pending = PendingSignal()
+        let forwarders = [SIGINT, SIGTERM, SIGHUP].map { signal in
+            let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
+            source.setEventHandler { pending.deliver(signal, to: process) }
+            source.resume()
+            Foundation.signal(signal, SIG_IGN)
+            return source
+        }
+        defer { forwarders.forEach { $0.cancel() } }
         do {
             try process.run()
         } catch {
             return nil  // cannot re-execute (an unusual system): run unsupervised
         }
-        for signal in [SIGINT, SIGTERM] {
-            Foundation.signal(signal, SIG_IGN)  // the child gets them from the terminal's process group
-        }
-        let limit = timeLimit
+        pending.started(process)
+        let limit = timeLimit(for: arguments)
         if finished.wait(timeout: limit > 0 ? .now() + limit : .distantFuture) == .timedOut {
             kill(process.processIdentifier, SIGKILL)
             finished.wait()
@@ -54,7 +66,7 @@ enum Supervisor {
         if process.terminationReason == .uncaughtSignal {
             let signal = process.terminationStatus
             removeTemporaries(of: process.processIdentifier, near: arguments)
-            if signal == SIGINT || signal == SIGTERM { return 128 + signal }
+            if [SIGINT, SIGTERM, SIGHUP].contains(signal) { return 128 + signal }
             report(
                 "reading the input crashed the reader (signal \(signal), \(String(cString: strsignal(signal)))); "
                     + "the file is damaged or hostile, and nothing was written", arguments: arguments)
@@ -72,6 +84,26 @@ enum Supervisor {
             UnsafeMutablePointer<Int>(bitPattern: 16)!.pointee = 1
         case "hang": while true { sleep(60) }
         default: break
+        }
+    }
+
+    /// Passes signals to the child once it runs; remembers one that arrives before.
+    final class PendingSignal: @unchecked Sendable {
+        private let lock = NSLock()
+        private var signal: Int32?
+        private var running = false
+
+        func deliver(_ signal: Int32, to process: Process) {
+            lock.lock()
+            defer { lock.unlock() }
+            if running { kill(process.processIdentifier, signal) } else { self.signal = signal }
+        }
+
+        func started(_ process: Process) {
+            lock.lock()
+            defer { lock.unlock() }
+            running = true
+            if let signal { kill(process.processIdentifier, signal) }
         }
     }
 

@@ -118,7 +118,7 @@ enum PyTorchReader {
         }
         let entry = prefix + "data/" + storage.key
         guard let declared = archive.entries[entry]?.uncompressedSize,
-            declared == UInt64(storage.elementCount) * UInt64(storage.dtype.size)
+            declared == storage.elementCount * storage.dtype.size
         else {
             throw FormatError(
                 .malformed, file: archive.path,

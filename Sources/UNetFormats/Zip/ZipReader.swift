@@ -1,82 +1,155 @@
+import CUNetZlib
 import Foundation
 import UNetCheckpoint
-import ZIPFoundation
 
-/// A zip archive opened for reading, with bounds on entry counts and sizes and a CRC-32 check
-/// of every entry read (through zlib).
+/// A zip archive opened for reading, written for hostile input: every offset, size and count of
+/// the end record, the central directory and the local headers is checked against the file
+/// before it is used; entries are stored or deflated (zlib), and each entry read is checked
+/// against its CRC-32. Archives over 4 GiB (zip64) are refused.
 final class ZipReader {
     static let maximumEntries = 100_000
 
+    struct Entry {
+        let name: String
+        let method: UInt16
+        let crc: UInt32
+        let compressedSize: Int
+        let uncompressedSize: Int
+        let headerOffset: Int
+    }
+
     let path: String
-    private let archive: Archive
-    /// Entries by path, in archive order.
+    /// Entries by name; `entryNames` keeps the archive's order.
     let entries: [String: Entry]
     let entryNames: [String]
-    private let fileSize: UInt64
+    private let file: InputFile
 
     init(path: String) throws(FormatError) {
         self.path = path
-        do {
-            archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
-        } catch {
-            throw FormatError(
-                .malformed, file: path, "not a readable zip archive (truncated or damaged)", cause: "\(error)")
+        file = try InputFile(path: path)
+        func bad(_ message: String) -> FormatError {
+            FormatError(.malformed, file: path, "not a valid zip archive (truncated or damaged): \(message)")
         }
-        fileSize = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64) ?? 0
+        // The end-of-central-directory record: 22 bytes plus a comment of up to 65535.
+        let tailLength = min(file.size, 22 + 65_535)
+        let tail = try file.read(at: file.size - tailLength, count: tailLength)
+        guard tail.count >= 22,
+            let end = stride(from: tail.count - 22, through: 0, by: -1).first(where: {
+                tail[$0] == 0x50 && tail[$0 + 1] == 0x4B && tail[$0 + 2] == 0x05 && tail[$0 + 3] == 0x06
+            })
+        else { throw bad("no end-of-central-directory record") }
+        let count = Int(tail.le16(end + 10))
+        let directorySize = Int(tail.le32(end + 12))
+        let directoryOffset = Int(tail.le32(end + 16))
+        if count == 0xFFFF || directorySize == 0xFFFF_FFFF || directoryOffset == 0xFFFF_FFFF {
+            throw FormatError(
+                .unsupported, file: path, "zip64 archives (over 4 GiB or 65535 entries) are not supported")
+        }
+        guard count <= Self.maximumEntries else { throw bad("more than \(Self.maximumEntries) entries") }
+        guard directoryOffset <= file.size, directorySize <= file.size - directoryOffset else {
+            throw bad("the central directory lies outside the file")
+        }
+        let directory = try file.read(at: directoryOffset, count: directorySize)
+        var position = 0
         var byName: [String: Entry] = [:]
         var names: [String] = []
-        for entry in archive {
-            names.append(entry.path)
-            byName[entry.path] = entry
-            if names.count > Self.maximumEntries {
-                throw FormatError(.malformed, file: path, "the zip has more than \(Self.maximumEntries) entries")
+        for _ in 0..<count {
+            guard position + 46 <= directory.count, directory.le32(position) == 0x0201_4B50 else {
+                throw bad("a damaged central directory entry")
             }
+            let nameLength = Int(directory.le16(position + 28))
+            let extraLength = Int(directory.le16(position + 30))
+            let commentLength = Int(directory.le16(position + 32))
+            let next = position + 46 + nameLength + extraLength + commentLength
+            guard next <= directory.count else { throw bad("a central directory entry runs past its end") }
+            let entry = Entry(
+                name: String(decoding: directory[(position + 46)..<(position + 46 + nameLength)], as: UTF8.self),
+                method: directory.le16(position + 10), crc: directory.le32(position + 16),
+                compressedSize: Int(directory.le32(position + 20)),
+                uncompressedSize: Int(directory.le32(position + 24)),
+                headerOffset: Int(directory.le32(position + 42)))
+            guard entry.headerOffset <= file.size - 30 else {
+                throw bad("entry \(entry.name.prefix(80)) starts outside the file")
+            }
+            guard byName[entry.name] == nil else { throw bad("the entry \(entry.name.prefix(80)) appears twice") }
+            byName[entry.name] = entry
+            names.append(entry.name)
+            position = next
         }
         entries = byName
         entryNames = names
     }
 
-    /// Reads one entry completely into a buffer of `T` (its size must be a multiple of
-    /// `T`'s), checking its declared size before allocating and its CRC-32 after reading.
+    /// Reads one entry completely into a buffer of `T` (its size must be a multiple of `T`'s),
+    /// checking its sizes before allocating and its CRC-32 after reading.
     func read<T: BitwiseCopyable>(_ name: String, as type: T.Type = UInt8.self) throws(FormatError) -> [T] {
+        func bad(_ message: String) -> FormatError {
+            FormatError(.malformed, file: path, "zip entry \(name.prefix(80)): \(message)")
+        }
         guard let entry = entries[name] else {
             throw FormatError(.malformed, file: path, "the zip has no entry \(name)")
         }
-        let size = entry.uncompressedSize
-        // A stored entry cannot exceed the file; a deflated one cannot expand beyond ~1032:1.
-        let bound = entry.isCompressed ? fileSize.multipliedReportingOverflow(by: 1032).partialValue : fileSize
-        guard size <= bound, size <= UInt64(Int.max), Int(size) % MemoryLayout<T>.stride == 0 else {
-            throw FormatError(.malformed, file: path, "zip entry \(name) declares an impossible size (\(size) bytes)")
+        let header = try file.read(at: entry.headerOffset, count: 30)
+        guard header.le32(0) == 0x0403_4B50 else { throw bad("no local header where the directory says") }
+        let dataOffset = entry.headerOffset + 30 + Int(header.le16(26)) + Int(header.le16(28))
+        guard dataOffset <= file.size, entry.compressedSize <= file.size - dataOffset else {
+            throw bad("its data runs past the end of the file (truncated?)")
         }
-        let count = Int(size) / MemoryLayout<T>.stride
-        var filled = 0
-        var crc: UInt32 = 0
-        do {
-            let values = try [T](unsafeUninitializedCapacity: count) { buffer, initialized in
-                let raw = UnsafeMutableRawBufferPointer(buffer)
-                _ = try archive.extract(entry, bufferSize: max(1, min(Int(size), 1 << 22)), skipCRC32: true) { chunk in
-                    guard filled + chunk.count <= raw.count else { throw ZipSizeMismatch() }
-                    chunk.withUnsafeBytes { source in
-                        raw.baseAddress!.advanced(by: filled).copyMemory(
-                            from: source.baseAddress!, byteCount: chunk.count)
-                        crc = CRC32.checksum(UnsafeRawBufferPointer(source), continuing: crc)
-                    }
-                    filled += chunk.count
-                }
-                guard filled == raw.count else { throw ZipSizeMismatch() }
-                initialized = count
-            }
-            guard crc == entry.checksum else {
-                throw FormatError(.malformed, file: path, "zip entry \(name) is damaged (its CRC-32 does not match)")
-            }
-            return values
-        } catch let error as FormatError {
-            throw error
-        } catch {
+        let size = entry.uncompressedSize
+        guard size % MemoryLayout<T>.stride == 0 else { throw bad("\(size) bytes do not hold whole elements") }
+        let raw = try file.read(at: dataOffset, count: entry.compressedSize)
+        let bytes: [UInt8]
+        switch entry.method {
+        case 0:
+            guard entry.compressedSize == size else { throw bad("a stored entry whose two sizes differ") }
+            bytes = raw
+        case 8:
+            // A deflated entry cannot expand beyond about 1032:1.
+            guard size <= max(1, entry.compressedSize) * 1032 else { throw bad("an impossible expansion") }
+            bytes = try Self.inflate(raw, expected: size).get(orThrow: bad("damaged compressed data"))
+        default:
             throw FormatError(
-                .malformed, file: path, "cannot read zip entry \(name) (truncated or damaged)", cause: "\(error)")
+                .unsupported, file: path, "zip entry \(name.prefix(80)) uses compression method \(entry.method)")
+        }
+        guard bytes.withUnsafeBytes({ CRC32.checksum($0) }) == entry.crc else { throw bad("its CRC-32 does not match") }
+        return bytes.withUnsafeBytes { source in
+            [T](unsafeUninitializedCapacity: size / MemoryLayout<T>.stride) { buffer, initialized in
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: source)
+                initialized = size / MemoryLayout<T>.stride
+            }
         }
     }
 
-    private struct ZipSizeMismatch: Error {}
+    /// Raw deflate (no zlib header) of exactly `expected` bytes, or nil.
+    private static func inflate(_ input: [UInt8], expected: Int) -> [UInt8]? {
+        var output = [UInt8](repeating: 0, count: max(expected, 1))
+        var stream = z_stream()
+        guard inflateInit2_(&stream, -15, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else { return nil }
+        defer { inflateEnd(&stream) }
+        let status = input.withUnsafeBufferPointer { source in
+            output.withUnsafeMutableBufferPointer { target in
+                stream.next_in = UnsafeMutablePointer(mutating: source.baseAddress)
+                stream.avail_in = uInt(source.count)
+                stream.next_out = target.baseAddress
+                stream.avail_out = uInt(target.count)
+                return CUNetZlib.inflate(&stream, Z_FINISH)
+            }
+        }
+        guard status == Z_STREAM_END, Int(stream.total_out) == expected else { return nil }
+        return Array(output.prefix(expected))
+    }
+}
+
+extension Optional {
+    fileprivate func get(orThrow error: @autoclosure () -> FormatError) throws(FormatError) -> Wrapped {
+        guard let value = self else { throw error() }
+        return value
+    }
+}
+
+extension Array where Element == UInt8 {
+    fileprivate func le16(_ at: Int) -> UInt16 { UInt16(self[at]) | UInt16(self[at + 1]) << 8 }
+    fileprivate func le32(_ at: Int) -> UInt32 {
+        UInt32(self[at]) | UInt32(self[at + 1]) << 8 | UInt32(self[at + 2]) << 16 | UInt32(self[at + 3]) << 24
+    }
 }

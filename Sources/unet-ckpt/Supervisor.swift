@@ -39,6 +39,11 @@ enum Supervisor {
         // Interrupts and termination requests reach the child, which ends as the user asked. The
         // handlers exist before the child does; a signal that comes first is passed on at its start.
         let pending = PendingSignal()
+        // A parent process may have left these blocked (test runners do); they must reach us.
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&unblock, signal) }
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         let forwarders = [SIGINT, SIGTERM, SIGHUP].map { signal in
             let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
             source.setEventHandler { pending.deliver(signal, to: process) }

@@ -33,7 +33,9 @@ struct SafetyTests {
         let process = Process()
         process.executableURL = unetCkptExecutable
         process.arguments = ["inspect", Fixtures.path("h5py/paper-tiny.h5")]
-        process.environment = ProcessInfo.processInfo.environment.merging(["UNET_CKPT_INJECT_FAULT": "hang"]) { $1 }
+        process.environment = ProcessInfo.processInfo.environment.merging([
+            "UNET_CKPT_INJECT_FAULT": "hang", "UNET_CKPT_TIMEOUT": "30",
+        ]) { $1 }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

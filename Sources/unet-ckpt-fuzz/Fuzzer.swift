@@ -47,7 +47,7 @@ struct Fuzzer {
             let start = Date()
             for index in 0..<cases {
                 let input = Mutator.mutate(seeds[index % seeds.count], seeds: seeds, random: &random)
-                FileManager.default.createFile(atPath: path, contents: Data(input))
+                _ = FileManager.default.createFile(atPath: path, contents: Data(input))
                 let began = Date()
                 let outcome = run(format, input: input, path: path)
                 let seconds = Date().timeIntervalSince(began)

@@ -13,20 +13,6 @@ struct ProbeTests {
     static let fixtures = (Fixtures.sources("pytorch") + Fixtures.sources("safetensors") + Fixtures.sources("keras"))
         .filter { !$0.file.hasSuffix("old-format.pth") }
 
-    /// Largest |a − b| / (atol/rtol + |b|)-style check: every value within atol + rtol·|expected|.
-    static func check(_ actual: [Float], _ expected: [Float], rtol: Double = 1e-4, atol: Double = 1e-5) -> (
-        Bool, Double
-    ) {
-        var worst = 0.0
-        var ok = actual.count == expected.count
-        for (a, b) in zip(actual, expected) {
-            let difference = abs(Double(a) - Double(b))
-            worst = max(worst, difference / max(abs(Double(b)), 1e-12))
-            if difference > atol + rtol * abs(Double(b)) { ok = false }
-        }
-        return (ok, worst)
-    }
-
     @Test("every fixture's probe output is reproduced within 1e-4 relative", arguments: fixtures)
     func probe(_ fixture: Fixtures.SourceFixture) throws {
         let document = try Fixtures.json(at: fixture.expected)
@@ -37,8 +23,8 @@ struct ProbeTests {
         let expected = try NumpyArray(contentsOf: Fixtures.path(probe["output"] as! String))
         let output = try UNetModel(checkpoint).predict(input.featureMap())
         #expect(output.shape == expected.shape)
-        let (ok, worst) = Self.check(output.values, expected.values)
-        #expect(ok, "\(fixture.file): largest relative difference \(worst)")
+        let difference = ProbeMaker.compare(output.values, expected.values, rtol: 1e-4, atol: 1e-5)
+        #expect(difference.within, "\(fixture.file): largest relative difference \(difference.relative)")
     }
 
     @Test("an embedded probe written by the generator is reproduced")
@@ -47,8 +33,8 @@ struct ProbeTests {
         let probe = try #require(try file.readProbe())
         let output = try UNetModel(file.read()).predict(
             FeatureMap(batch: 1, channels: 1, height: 44, width: 44, values: probe.input.floatValues()))
-        let (ok, worst) = Self.check(output.values, probe.output.floatValues())
-        #expect(ok, "largest relative difference \(worst)")
+        let difference = ProbeMaker.compare(output.values, probe.output.floatValues(), rtol: 1e-4, atol: 1e-5)
+        #expect(difference.within, "largest relative difference \(difference.relative)")
     }
 
     @Test("inputs of invalid size or channel count are refused, naming the nearest valid sizes")

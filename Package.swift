@@ -55,6 +55,15 @@ let package = Package(
         // A mutation fuzzer for every parser of untrusted input (docs/robustness.md).
         .executableTarget(name: "unet-ckpt-fuzz", dependencies: ["UNetFormats", "UNetInference"]),
 
+        // The benchmark against h5py, torch and onnxruntime (docs/performance.md); peers.py runs them.
+        .executableTarget(
+            name: "unet-ckpt-bench",
+            dependencies: [
+                "UNetCheckpoint", "UNetFormats", "UNetInference", "COpenBLAS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            exclude: ["peers.py", "requirements.txt"]),
+
         .target(name: "TestSupport", dependencies: ["UNetCheckpoint", "HDF5"], path: "Tests/TestSupport"),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
         .testTarget(name: "UNetCheckpointTests", dependencies: ["UNetCheckpoint", "HDF5", "TestSupport"]),

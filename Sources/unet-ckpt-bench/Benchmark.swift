@@ -1,0 +1,219 @@
+import ArgumentParser
+import COpenBLAS
+import Foundation
+import UNetCheckpoint
+import UNetInference
+
+/// `unet-ckpt-bench`: our speed against the peers a user has today, measured in the same run.
+/// See docs/performance.md.
+@main
+struct Benchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unet-ckpt-bench",
+        abstract: "Measure unet-ckpt against h5py, torch and onnxruntime on the same inputs, in the same run.",
+        discussion: """
+            Inputs are made at run time in a scratch folder: the paper's U-Net (31M float32 values, \
+            124 MB) and milesial/Pytorch-UNet at full size saved by torch. Every case runs once \
+            untimed, then --runs times; the table shows medians and ours/peer ratios.
+            """)
+
+    static let allCases = ["read", "write", "convert", "inspect", "forward"]
+
+    @Option(help: "Timed runs per case (after one warm-up).")
+    var runs = 5
+
+    @Option(help: "The Python with the peers (Sources/unet-ckpt-bench/requirements.txt); 'none' to skip them.")
+    var python = ProcessInfo.processInfo.environment["UNET_CKPT_BENCH_PYTHON"] ?? "python3"
+
+    @Option(help: "Threads for the forward pass, ours and the peers' (default: all cores).")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Input side of the forward pass.")
+    var side = 572
+
+    @Option(parsing: .upToNextOption, help: "Cases to run: \(allCases.joined(separator: ", ")).")
+    var cases: [String] = allCases
+
+    @Option(help: "Scratch folder for the inputs (default: a new temporary folder, removed at the end).")
+    var scratch: String?
+
+    func validate() throws {
+        guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        if let unknown = cases.first(where: { !Self.allCases.contains($0) }) {
+            throw ValidationError("unknown case \(unknown); known: \(Self.allCases.joined(separator: ", "))")
+        }
+    }
+
+    func run() throws {
+        let executables = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        let tool = executables.appendingPathComponent("unet-ckpt").path
+        guard FileManager.default.isExecutableFile(atPath: tool) else {
+            throw BenchmarkError("\(tool) is missing: build the package first (swift build -c release)")
+        }
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("peers.py").path
+        let peers = python == "none" ? nil : try Peers(python: python, script: script)
+
+        let folder =
+            scratch
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent(
+                "unet-ckpt-bench-\(getpid())"
+            ).path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { if scratch == nil { try? FileManager.default.removeItem(atPath: folder) } }
+
+        log("making the inputs in \(folder)")
+        let inputs = try Inputs(folder: folder, side: side, peers: peers)
+        var report = Report(runs: runs, machine: Machine.describe(threads: threads), peers: peers?.versions ?? [:])
+        for name in cases {
+            log("case \(name)")
+            switch name {
+            case "read": report.rows.append(try read(inputs, peers: peers))
+            case "write": report.rows.append(try write(inputs, folder: folder, peers: peers))
+            case "convert": report.rows.append(try convert(inputs, tool: tool, folder: folder, peers: peers))
+            case "inspect": report.rows.append(try inspect(inputs, tool: tool))
+            default: report.rows += try forward(inputs, folder: folder, peers: peers)
+            }
+        }
+        print(report.rendered())
+    }
+
+    // MARK: The cases
+
+    func read(_ inputs: Inputs, peers: Peers?) throws -> Report.Row {
+        let ours = try measure(runs: runs) {
+            _ = try CheckpointFile(path: inputs.paperPath).read(verifyChecksums: false)
+        }
+        let checked = try measure(runs: runs) { _ = try CheckpointFile(path: inputs.paperPath).read() }
+        let peer = try peers?.runs(["read", inputs.paperPath, "--runs", "\(runs)"])
+        return Report.Row(
+            name: "read the 31M-value f32 checkpoint", peer: "h5py full read", ours: ours, peerRuns: peer,
+            goal: .timeRatio(0.5),
+            notes: ["with every CRC-32 checked: \(Report.seconds(checked.median))"])
+    }
+
+    func write(_ inputs: Inputs, folder: String, peers: Peers?) throws -> Report.Row {
+        let destination = folder + "/written-by-unet-ckpt.h5"
+        let ours = try measure(runs: runs) { try inputs.paper.write(to: destination) }
+        let peer = try peers?.runs(["write", inputs.paperPath, folder + "/written-by-h5py.h5", "--runs", "\(runs)"])
+        return Report.Row(
+            name: "write it crash-safely (fsync + rename)", peer: "h5py write + fsync + rename", ours: ours,
+            peerRuns: peer, goal: .timeRatio(1.0), notes: [])
+    }
+
+    func convert(_ inputs: Inputs, tool: String, folder: String, peers: Peers?) throws -> Report.Row {
+        let fileSize = try fileBytes(inputs.milesialPath)
+        let ours = try measureProcess(
+            runs: runs, tool, ["convert", inputs.milesialPath, folder + "/milesial-converted.h5"])
+        let peer = try peers.map {
+            try measureProcess(
+                runs: runs, $0.python,
+                [$0.script, "convert-once", inputs.milesialPath, folder + "/milesial-by-torch.h5"])
+        }
+        var notes = [
+            "peak RSS ours \(Report.megabytes(ours.medianRSS ?? 0)) = \(String(format: "%.2f", Double(ours.medianRSS ?? 0) / Double(fileSize)))× the \(Report.megabytes(fileSize)) file (goal ≤ 1.5×)"
+        ]
+        if let rss = peer?.medianRSS { notes.append("peak RSS peer \(Report.megabytes(rss))") }
+        if !inputs.milesialSavedByTorch { notes.append("the .pth was written by unet-ckpt (no torch)") }
+        return Report.Row(
+            name: "convert a full milesial .pth to HDF5 (whole process)", peer: "torch.load + h5py script",
+            ours: ours, peerRuns: peer, goal: .timeRatio(0.1, rss: 1.5 * Double(fileSize)), notes: notes)
+    }
+
+    func inspect(_ inputs: Inputs, tool: String) throws -> Report.Row {
+        let ours = try measureProcess(runs: runs, tool, ["inspect", inputs.paperPath])
+        return Report.Row(
+            name: "inspect the 124 MB file (whole process)", peer: "—", ours: ours, peerRuns: nil,
+            goal: .seconds(0.05), notes: [])
+    }
+
+    func forward(_ inputs: Inputs, folder: String, peers: Peers?) throws -> [Report.Row] {
+        openblas_set_num_threads(Int32(threads))
+        let model = UNetModel(inputs.paper)
+        var output = FeatureMap(batch: 0, channels: 0, height: 0, width: 0)
+        let ours = try measure(runs: runs) { output = try model.predict(inputs.image) }
+        let operations = 2 * Self.multiplyAccumulates(inputs.paper.architecture, side: side)
+        func rate(_ runs: Runs?) -> String {
+            runs.map { String(format: "%.0f GFLOP/s", operations / $0.median / 1e9) } ?? "—"
+        }
+        let name = "paper U-Net forward, \(side)×\(side) tile, \(threads) threads"
+        let goal = Report.Goal.timeRatio(1.0, stretch: 0.8)
+        guard let peers else {
+            return [Report.Row(name: name, peer: "—", ours: ours, peerRuns: nil, goal: goal, notes: [rate(ours)])]
+        }
+        let outputs = folder + "/outputs"
+        try FileManager.default.createDirectory(atPath: outputs, withIntermediateDirectories: true)
+        let result = try peers.call([
+            "forward", inputs.paperPath, "--input", inputs.imagePath, "--outputs", outputs, "--threads", "\(threads)",
+            "--runs", "\(runs)",
+        ])
+        var rows: [Report.Row] = []
+        for (peer, label) in [("torch", "PyTorch CPU"), ("onnxruntime", "onnxruntime CPU")] {
+            guard let entry = result[peer] as? [String: Any], let seconds = entry["seconds"] as? [Double] else {
+                continue
+            }
+            let theirs = try NumpyArray(contentsOf: outputs + "/\(peer).npy")
+            let difference = Self.largestRelativeDifference(output.values, theirs.values)
+            let peerRuns = Runs(seconds: seconds)
+            rows.append(
+                Report.Row(
+                    name: name, peer: label, ours: ours, peerRuns: peerRuns,
+                    goal: peer == "torch" ? goal : .timeRatio(1.0),
+                    notes: [
+                        "ours \(rate(ours)), \(label) \(rate(peerRuns)) (\(String(format: "%.1f", operations / 1e9)) GFLOP)",
+                        String(format: "largest difference from %@: %.1e of the output range", label, difference),
+                    ]))
+        }
+        return rows
+    }
+
+    // MARK: Helpers
+
+    /// Multiply-accumulates of a valid-padding (paper) U-Net on a square input: 3×3 convs, 2×2
+    /// up-convs, the 1×1 head. Pooling, cropping and ReLU are not counted.
+    static func multiplyAccumulates(_ architecture: UNetArchitecture, side input: Int) -> Double {
+        let plan = architecture.channelPlan
+        let k = Double(architecture.conv.kernel * architecture.conv.kernel)
+        var side = input, total = 0.0
+        var skipChannels: [Int] = []
+        func convs(from channels: Int, _ widths: [Int]) {
+            var channels = channels
+            for width in widths {
+                side -= architecture.conv.kernel - 1
+                total += Double(channels * width) * k * Double(side * side)
+                channels = width
+            }
+        }
+        for (level, entry) in architecture.encoder.enumerated() {
+            convs(from: plan.encoderInputs[level], entry.convs)
+            skipChannels.append(entry.convs.last ?? 0)
+            if level < architecture.depth { side /= 2 }
+        }
+        for level in architecture.decoder.indices.reversed() {
+            let entry = architecture.decoder[level]
+            side *= 2
+            total += Double(plan.decoderBelow[level] * entry.upChannels) * Double(side * side)
+            convs(from: skipChannels[level] + entry.upChannels, entry.convs)
+        }
+        return total + Double(plan.headInput * architecture.outChannels * side * side)
+    }
+
+    static func largestRelativeDifference(_ a: [Float], _ b: [Float]) -> Double {
+        guard a.count == b.count, !a.isEmpty else { return .infinity }
+        var largest = 0.0, low = Double.infinity, high = -Double.infinity
+        for (x, y) in zip(a, b) {
+            largest = max(largest, abs(Double(x) - Double(y)))
+            low = min(low, Double(y))
+            high = max(high, Double(y))
+        }
+        return largest / max(high - low, .leastNormalMagnitude)
+    }
+
+    func fileBytes(_ path: String) throws -> Int {
+        (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+    }
+
+    func log(_ message: String) {
+        FileHandle.standardError.write(Data("unet-ckpt-bench: \(message)\n".utf8))
+    }
+}

@@ -62,6 +62,16 @@ public final class HDF5File {
         try file.close()
     }
 
+    /// The size of the user block before the HDF5 data (0 for most files). Dataset addresses
+    /// (``HDF5Dataset/fileOffset``) count from its end.
+    public func userBlockSize() throws -> Int {
+        let properties = Handle.property(
+            try checkID(H5Fget_create_plist(try fileID()), "read the file's creation properties"))
+        var size: hsize_t = 0
+        try check(H5Pget_userblock(properties.id, &size), "read the user block size", file: path)
+        return Int(size)
+    }
+
     /// The root group `/`.
     public func root() throws -> HDF5Group {
         try HDF5Group.open(in: try fileID(), name: "/", file: path, displayPath: "/")

@@ -1,3 +1,5 @@
+import UNetCheckpoint
+
 /// A batch of feature maps in NCHW order, float32.
 public struct FeatureMap: Sendable, Equatable {
     public let batch: Int
@@ -18,9 +20,10 @@ public struct FeatureMap: Sendable, Equatable {
 
     /// A map of zeros.
     public init(batch: Int, channels: Int, height: Int, width: Int) {
-        self.init(
-            batch: batch, channels: channels, height: height, width: width,
-            values: [Float](repeating: 0, count: batch * channels * height * width))
+        let zeros: [Float] = HugePages.array(count: batch * channels * height * width) {
+            $0.initialize(repeating: 0)
+        }
+        self.init(batch: batch, channels: channels, height: height, width: width, values: zeros)
     }
 
     /// `[batch, channels, height, width]`.

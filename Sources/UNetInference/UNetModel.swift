@@ -1,3 +1,4 @@
+import Foundation
 import UNetCheckpoint
 
 /// Why a network cannot run on an input, naming what was expected.
@@ -12,6 +13,10 @@ public struct InferenceError: Error, CustomStringConvertible, Sendable {
 /// architecture ends with).
 public struct UNetModel: Sendable {
     public let architecture: UNetArchitecture
+    /// Threads a forward pass uses (default: every core). The pass splits each layer into blocks
+    /// and runs OpenBLAS single-threaded inside them, setting OpenBLAS's thread count to one for
+    /// the duration of ``predict(_:)`` and restoring it after.
+    public var threads = Parallel.cores
 
     /// A convolution and what follows it before the next layer.
     struct Block: Sendable {
@@ -20,8 +25,8 @@ public struct UNetModel: Sendable {
         let instanceNorm: (eps: Float, weight: [Float], bias: [Float])?
         let activation: Activation?
 
-        func callAsFunction(_ input: FeatureMap) -> FeatureMap {
-            var output = conv(input)
+        func callAsFunction(_ input: FeatureMap, threads: Int) -> FeatureMap {
+            var output = conv(input, threads: threads)
             if let norm = instanceNorm {
                 Resampling.instanceNorm(&output, eps: norm.eps, weight: norm.weight, bias: norm.bias)
                 if let activation {
@@ -161,10 +166,14 @@ public struct UNetModel: Sendable {
     /// Runs the network on an NCHW batch.
     public func predict(_ input: FeatureMap) throws(InferenceError) -> FeatureMap {
         try validate(input.shape)
+        return BLASThreads.single { run(input) }
+    }
+
+    private func run(_ input: FeatureMap) -> FeatureMap {
         var x = input
         var skips: [FeatureMap] = []
         for (level, blocks) in encoder.enumerated() {
-            for block in blocks { x = block(x) }
+            for block in blocks { x = block(x, threads: threads) }
             if level < encoder.count - 1 {
                 skips.append(x)
                 x = Resampling.maxPool2(x)
@@ -173,10 +182,10 @@ public struct UNetModel: Sendable {
         for level in stride(from: decoder.count - 1, through: 0, by: -1) {
             let (up, blocks) = decoder[level]
             switch up {
-            case .transposed(let conv): x = conv(x)
+            case .transposed(let conv): x = conv(x, threads: threads)
             case .interpolate(let bilinear, let alignCorners, let conv):
                 x = bilinear ? Resampling.bilinear2(x, alignCorners: alignCorners) : Resampling.nearest2(x)
-                if let conv { x = conv(x) }
+                if let conv { x = conv(x, threads: threads) }
             }
             var skip = skips[level]
             switch architecture.skip.merge {
@@ -194,9 +203,9 @@ public struct UNetModel: Sendable {
             x =
                 architecture.skip.order == .skipFirst
                 ? Resampling.concatenate(skip, x) : Resampling.concatenate(x, skip)
-            for block in blocks { x = block(x) }
+            for block in blocks { x = block(x, threads: threads) }
         }
-        for conv in head { x = conv(x) }
+        for conv in head { x = conv(x, threads: threads) }
         switch architecture.finalActivation {
         case .none: break
         case .sigmoid: x.values.withUnsafeMutableBufferPointer { Activation.sigmoid.apply($0) }

@@ -81,16 +81,10 @@ public struct Tensor: Sendable, Equatable {
         let count = shape.reduce(1, *)
         switch dtype {
         case .float32:
-            let values = try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-                try fill(UnsafeMutableRawBufferPointer(buffer))
-                initialized = count
-            }
+            let values: [Float] = try HugePages.array(count: count) { try fill(UnsafeMutableRawBufferPointer($0)) }
             return Tensor(shape: shape, storage: .float32(values))
         case .float16, .bfloat16:
-            let bits = try [UInt16](unsafeUninitializedCapacity: count) { buffer, initialized in
-                try fill(UnsafeMutableRawBufferPointer(buffer))
-                initialized = count
-            }
+            let bits: [UInt16] = try HugePages.array(count: count) { try fill(UnsafeMutableRawBufferPointer($0)) }
             return Tensor(shape: shape, storage: dtype == .float16 ? .float16(bits) : .bfloat16(bits))
         }
     }

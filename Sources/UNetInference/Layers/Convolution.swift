@@ -1,76 +1,126 @@
 import COpenBLAS
 import Foundation
+import UNetCheckpoint
 
-/// A 2-D convolution (stride 1) with its padding, bias and an optional activation fused, run as
-/// a GEMM on OpenBLAS over blocks of output rows so the unfolded input stays small.
-struct Convolution {
+/// A 2-D convolution (stride 1) with its padding, bias and an optional activation fused. 3×3
+/// kernels on more than a few channels run by Winograd F(2×2, 3×3) (``WinogradKernel``); the
+/// others as GEMMs over blocks of output rows, so the unfolded input stays small. Blocks run in
+/// parallel, each with single-threaded OpenBLAS.
+struct Convolution: Sendable {
     let inChannels: Int
     let outChannels: Int
     let kernel: Int
     /// Zero padding before and after, vertically and horizontally.
     let padTop: Int, padBottom: Int, padLeft: Int, padRight: Int
-    /// `[outChannels, inChannels × kernel × kernel]`, row-major (OIHW flattened).
+    /// `[outChannels, inChannels × kernel × kernel]`, row-major (OIHW flattened); empty when the
+    /// Winograd kernel holds the weights.
     let weight: [Float]
     let bias: [Float]
     let activation: Activation?
+    let winograd: WinogradKernel?
 
-    /// The largest unfolded block, in floats (about 16 MiB).
-    static let blockLimit = 4 << 20
+    /// The fewest input channels for which Winograd pays (below it the GEMMs are too thin).
+    static let winogradMinimumChannels = 8
+    /// The largest unfolded block per thread, in floats (about 4 MiB).
+    static let blockLimit = 1 << 20
+
+    init(
+        inChannels: Int, outChannels: Int, kernel: Int, padTop: Int, padBottom: Int, padLeft: Int, padRight: Int,
+        weight: [Float], bias: [Float], activation: Activation?
+    ) {
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernel = kernel
+        (self.padTop, self.padBottom, self.padLeft, self.padRight) = (padTop, padBottom, padLeft, padRight)
+        self.bias = bias
+        self.activation = activation
+        if kernel == 3 && inChannels >= Self.winogradMinimumChannels {
+            winograd = WinogradKernel(weight: weight, outChannels: outChannels, inChannels: inChannels)
+            self.weight = []
+        } else {
+            winograd = nil
+            self.weight = weight
+        }
+    }
 
     func outputSize(height: Int, width: Int) -> (Int, Int) {
         (height + padTop + padBottom - kernel + 1, width + padLeft + padRight - kernel + 1)
     }
 
-    func callAsFunction(_ input: FeatureMap) -> FeatureMap {
+    func callAsFunction(_ input: FeatureMap, threads: Int) -> FeatureMap {
         precondition(input.channels == inChannels, "convolution expects \(inChannels) channels")
         let (outHeight, outWidth) = outputSize(height: input.height, width: input.width)
         var output = FeatureMap(batch: input.batch, channels: outChannels, height: outHeight, width: outWidth)
-        let depth = inChannels * kernel * kernel
-        let rowsPerBlock = max(1, min(outHeight, Self.blockLimit / max(1, depth * outWidth)))
-        let direct = kernel == 1 && padTop == 0 && padLeft == 0 && padBottom == 0 && padRight == 0
-        var unfolded = [Float](repeating: 0, count: direct ? 0 : depth * rowsPerBlock * outWidth)
         let outSample = outChannels * outHeight * outWidth
         input.values.withUnsafeBufferPointer { source in
             output.values.withUnsafeMutableBufferPointer { target in
-                weight.withUnsafeBufferPointer { weights in
-                    for sample in 0..<input.batch {
-                        let inBase = source.baseAddress! + sample * input.sampleSize
-                        let outBase = target.baseAddress! + sample * outSample
+                for sample in 0..<input.batch {
+                    let inBase = source.baseAddress! + sample * input.sampleSize
+                    let outBase = target.baseAddress! + sample * outSample
+                    if let winograd {
+                        let geometry = WinogradKernel.Geometry(
+                            height: input.height, width: input.width, padTop: padTop, padLeft: padLeft,
+                            outHeight: outHeight, outWidth: outWidth)
+                        winograd.convolve(
+                            inBase, into: outBase, geometry: geometry, bias: bias, activation: activation,
+                            threads: threads)
+                    } else {
+                        unfoldAndMultiply(
+                            inBase, input: input, into: outBase, outHeight: outHeight, outWidth: outWidth,
+                            threads: threads)
+                    }
+                }
+            }
+        }
+        return output
+    }
+
+    /// im2col and GEMM over blocks of output rows (a 1×1 kernel without padding needs no unfolding).
+    private func unfoldAndMultiply(
+        _ source: UnsafePointer<Float>, input: FeatureMap, into target: UnsafeMutablePointer<Float>, outHeight: Int,
+        outWidth: Int, threads: Int
+    ) {
+        let depth = inChannels * kernel * kernel
+        let direct = kernel == 1 && padTop == 0 && padLeft == 0 && padBottom == 0 && padRight == 0
+        let fitting = max(1, Self.blockLimit / max(1, depth * outWidth))
+        let rowsPerBlock = max(1, min(fitting, (outHeight + threads - 1) / threads))
+        let blocks = (outHeight + rowsPerBlock - 1) / rowsPerBlock
+        let workers = max(1, min(threads, blocks))
+        let scratchSize = direct ? 0 : depth * rowsPerBlock * outWidth
+        var scratch = [Float](repeating: 0, count: workers * scratchSize)
+        let bias = bias.isEmpty ? [Float](repeating: 0, count: outChannels) : bias
+        let plane = outHeight * outWidth
+        scratch.withUnsafeMutableBufferPointer { scratchBuffer in
+            weight.withUnsafeBufferPointer { weights in
+                bias.withUnsafeBufferPointer { bias in
+                    let (scratch, weights, bias) = (scratchBuffer.baseAddress, weights.baseAddress!, bias.baseAddress!)
+                    Parallel.forEach(blocks, threads: workers) { block, worker in
+                        let row = block * rowsPerBlock
+                        let rows = min(rowsPerBlock, outHeight - row)
+                        let columns = rows * outWidth
+                        let matrix: UnsafePointer<Float>
+                        let ldb: Int
                         if direct {
-                            multiply(
-                                weights.baseAddress!, inBase, into: outBase, columns: outHeight * outWidth,
-                                depth: depth, ldc: outHeight * outWidth)
-                            continue
+                            (matrix, ldb) = (source + row * outWidth, plane)
+                        } else {
+                            let unfolded = scratch! + worker * scratchSize
+                            unfold(source, input: input, firstRow: row, rows: rows, outWidth: outWidth, into: unfolded)
+                            (matrix, ldb) = (UnsafePointer(unfolded), columns)
                         }
-                        var row = 0
-                        while row < outHeight {
-                            let rows = min(rowsPerBlock, outHeight - row)
-                            unfolded.withUnsafeMutableBufferPointer { buffer in
-                                unfold(
-                                    inBase, input: input, firstRow: row, rows: rows, outWidth: outWidth,
-                                    into: buffer.baseAddress!)
-                                multiply(
-                                    weights.baseAddress!, buffer.baseAddress!, into: outBase + row * outWidth,
-                                    columns: rows * outWidth, depth: depth, ldc: outHeight * outWidth)
-                            }
-                            row += rows
+                        let out = target + row * outWidth
+                        cblas_sgemm(
+                            CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(columns),
+                            Int32(depth), 1, weights, Int32(depth), matrix, Int32(ldb), 0, out, Int32(plane))
+                        for channel in 0..<outChannels {
+                            let values = UnsafeMutableBufferPointer(start: out + channel * plane, count: columns)
+                            let b = bias[channel]
+                            if b != 0 { for i in values.indices { values[i] += b } }
+                            activation?.apply(values)
                         }
                     }
                 }
             }
         }
-        addBiasAndActivate(&output)
-        return output
-    }
-
-    /// out[O, columns] = weight[O, depth] × columnsMatrix[depth, columns] (row stride ldc in out).
-    private func multiply(
-        _ weights: UnsafePointer<Float>, _ matrix: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
-        columns: Int, depth: Int, ldc: Int
-    ) {
-        cblas_sgemm(
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(columns), Int32(depth), 1,
-            weights, Int32(depth), matrix, Int32(columns), 0, out, Int32(ldc))
     }
 
     /// im2col for output rows `firstRow ..< firstRow + rows`: row `(c, ky, kx)`, column `(y, x)`.
@@ -108,33 +158,26 @@ struct Convolution {
             }
         }
     }
-
-    private func addBiasAndActivate(_ map: inout FeatureMap) {
-        let plane = map.plane
-        let channels = map.channels
-        map.values.withUnsafeMutableBufferPointer { values in
-            for sample in 0..<map.batch {
-                for channel in 0..<channels {
-                    let start = values.baseAddress! + (sample * channels + channel) * plane
-                    let b = bias.isEmpty ? 0 : bias[channel]
-                    let slice = UnsafeMutableBufferPointer(start: start, count: plane)
-                    if b != 0 { for i in slice.indices { slice[i] += b } }
-                    activation?.apply(slice)
-                }
-            }
-        }
-    }
 }
 
 /// An element-wise activation.
-enum Activation {
+enum Activation: Sendable {
     case relu
     case leakyReLU(Float)
     case sigmoid
 
+    @inline(__always)
+    func apply(_ value: Float) -> Float {
+        switch self {
+        case .relu: return max(value, 0)
+        case .leakyReLU(let slope): return value < 0 ? value * slope : value
+        case .sigmoid: return 1 / (1 + expf(-value))
+        }
+    }
+
     func apply(_ values: UnsafeMutableBufferPointer<Float>) {
         switch self {
-        case .relu: for i in values.indices where values[i] < 0 { values[i] = 0 }
+        case .relu: for i in values.indices { values[i] = max(values[i], 0) }
         case .leakyReLU(let slope): for i in values.indices where values[i] < 0 { values[i] *= slope }
         case .sigmoid: for i in values.indices { values[i] = 1 / (1 + expf(-values[i])) }
         }

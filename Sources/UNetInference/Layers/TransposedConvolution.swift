@@ -1,8 +1,9 @@
 import COpenBLAS
+import UNetCheckpoint
 
 /// A k×k transposed convolution with stride k (k = 2 in U-Nets): every input pixel becomes a
 /// k×k block, as one GEMM per sample followed by a scatter.
-struct TransposedConvolution {
+struct TransposedConvolution: Sendable {
     let inChannels: Int
     let outChannels: Int
     let kernel: Int
@@ -11,34 +12,45 @@ struct TransposedConvolution {
     let bias: [Float]
     let activation: Activation?
 
-    func callAsFunction(_ input: FeatureMap) -> FeatureMap {
+    func callAsFunction(_ input: FeatureMap, threads: Int) -> FeatureMap {
         let k = kernel
         let (height, width) = (input.height, input.width)
+        let pixels = height * width
         var output = FeatureMap(batch: input.batch, channels: outChannels, height: height * k, width: width * k)
         let rows = outChannels * k * k
-        var products = [Float](repeating: 0, count: rows * height * width)
+        var products = [Float](repeating: 0, count: rows * pixels)
+        // Columns split so each thread multiplies a part: products[(o, ky, kx), (y, x)] =
+        // Σ_c weight[c, (o, ky, kx)] · input[c, (y, x)].
+        let chunk = max(64, (pixels + threads - 1) / threads)
+        let chunks = (pixels + chunk - 1) / chunk
+        let (outPlane, outWidth) = (output.plane, output.width)
         for sample in 0..<input.batch {
-            // products[(o, ky, kx), (y, x)] = Σ_c weight[c, (o, ky, kx)] · input[c, (y, x)]
             input.values.withUnsafeBufferPointer { source in
                 weight.withUnsafeBufferPointer { weights in
                     products.withUnsafeMutableBufferPointer { target in
-                        cblas_sgemm(
-                            CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows), Int32(height * width),
-                            Int32(inChannels),
-                            1, weights.baseAddress!, Int32(rows), source.baseAddress! + sample * input.sampleSize,
-                            Int32(height * width), 0, target.baseAddress!, Int32(height * width))
+                        let (source, weights, target) = (
+                            source.baseAddress! + sample * input.sampleSize, weights.baseAddress!, target.baseAddress!
+                        )
+                        Parallel.forEach(chunks, threads: threads) { index, _ in
+                            let first = index * chunk
+                            let columns = min(chunk, pixels - first)
+                            cblas_sgemm(
+                                CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows), Int32(columns),
+                                Int32(inChannels), 1, weights, Int32(rows), source + first, Int32(pixels), 0,
+                                target + first, Int32(pixels))
+                        }
                     }
                 }
             }
-            let (outPlane, outWidth) = (output.plane, output.width)
             products.withUnsafeBufferPointer { productValues in
                 output.values.withUnsafeMutableBufferPointer { target in
-                    for o in 0..<outChannels {
+                    let (productValues, target) = (productValues.baseAddress!, target.baseAddress!)
+                    Parallel.forEach(outChannels, threads: threads) { o, _ in
                         let b = bias.isEmpty ? 0 : bias[o]
-                        let plane = target.baseAddress! + (sample * outChannels + o) * outPlane
+                        let plane = target + (sample * outChannels + o) * outPlane
                         for ky in 0..<k {
                             for kx in 0..<k {
-                                let block = productValues.baseAddress! + ((o * k + ky) * k + kx) * height * width
+                                let block = productValues + ((o * k + ky) * k + kx) * pixels
                                 for y in 0..<height {
                                     let line = plane + (y * k + ky) * outWidth + kx
                                     for x in 0..<width { line[x * k] = block[y * width + x] + b }

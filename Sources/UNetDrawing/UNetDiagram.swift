@@ -354,9 +354,10 @@ enum DiagramStyle {
 
     static func boxHeight(level: Int) -> Double { max(44, 150 * pow(0.75, Double(level))) }
 
-    /// 6 px for one channel, 5 px more per doubling, at most 64 px.
+    /// 6 px + 5 px per doubling of the channels, at least 10 px (two one-channel boxes side by
+    /// side keep their labels apart) and at most 64 px.
     static func boxWidth(channels: Int) -> Double {
-        min(64, max(6, 6 + 5 * log2(Double(max(channels, 1)))))
+        min(64, max(10, 6 + 5 * log2(Double(max(channels, 1)))))
     }
 
     static func color(_ kind: FeatureMapPlan.Step.Kind) -> String {

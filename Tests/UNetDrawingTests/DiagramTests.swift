@@ -52,6 +52,15 @@ struct DiagramTests {
         cases.append(("paper()", .paper(), 572))
         cases.append(("monaiBasicUNet()", .monaiBasicUNet(), 97))
         cases.append(("kerasFunctional()", .kerasFunctional(), 256))
+        // One convolution per level and a wide skip: the copy arrow still needs its room.
+        let narrow = UNetArchitecture(
+            name: "narrow <&>", inChannels: 3, outChannels: 1,
+            encoder: [.init(convs: [2048]), .init(convs: [4])], decoder: [.init(upChannels: 2048, convs: [1])],
+            conv: .init(kernel: 3, padding: .valid, bias: true), upsample: .transposed(),
+            skip: .init(order: .skipFirst, merge: .crop))
+        cases.append(("one conv per level", narrow, 20))
+        let deep = UNetArchitecture.paper(widths: (0..<11).map { 1 << $0 })
+        cases.append(("eleven levels", deep, FeatureMapPlan.defaultInputSide(for: deep)!))
         return cases
     }()
 
@@ -272,6 +281,16 @@ struct DiagramTests {
                     let overlaps =
                         a.0 + 0.01 < b.0 + b.2 && b.0 + 0.01 < a.0 + a.2 && a.1 < b.1 + b.3 && b.1 < a.1 + a.3
                     #expect(!overlaps, "\(name): boxes \(i) and \(j) overlap")
+                }
+            }
+            // Arrows point the way they should, with room for their heads.
+            for arrow in try svg.elements(class: "arrow") {
+                let line = try #require(arrow.descendants(named: "line").first)
+                let (x1, y1, x2, y2) = (line.number("x1")!, line.number("y1")!, line.number("x2")!, line.number("y2")!)
+                switch arrow[attribute: "data-kind"] {
+                case "pool": #expect(x1 == x2 && y2 > y1, "\(name)")
+                case "up": #expect(x1 == x2 && y2 < y1, "\(name)")
+                default: #expect(y1 == y2 && x2 - x1 >= 20, "\(name): \(arrow[attribute: "data-kind"] ?? "")")
                 }
             }
             // Text labels of boxes do not overlap each other (estimated widths).

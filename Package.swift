@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "UNetCheckpoint", targets: ["UNetCheckpoint"]),
         .library(name: "UNetFormats", targets: ["UNetFormats"]),
         .library(name: "UNetInference", targets: ["UNetInference"]),
+        .library(name: "UNetDrawing", targets: ["UNetDrawing"]),
         .executable(name: "unet-ckpt", targets: ["unet-ckpt"]),
     ],
     dependencies: [
@@ -48,11 +49,14 @@ let package = Package(
         // The CPU forward pass (no HDF5): every architecture of the schema, GEMM on OpenBLAS.
         .target(name: "UNetInference", dependencies: ["UNetCheckpoint", "COpenBLAS"]),
 
+        // SVG pictures: the architecture as the paper's U, weight histograms (no HDF5 of its own).
+        .target(name: "UNetDrawing", dependencies: ["UNetCheckpoint"]),
+
         // The command line.
         .executableTarget(
             name: "unet-ckpt",
             dependencies: [
-                "UNetCheckpoint", "UNetFormats", "UNetInference",
+                "UNetCheckpoint", "UNetFormats", "UNetInference", "UNetDrawing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -73,6 +77,7 @@ let package = Package(
         .testTarget(name: "UNetCheckpointTests", dependencies: ["UNetCheckpoint", "HDF5", "TestSupport"]),
         .testTarget(name: "UNetFormatsTests", dependencies: ["UNetFormats", "UNetCheckpoint", "TestSupport"]),
         .testTarget(name: "UNetInferenceTests", dependencies: ["UNetInference", "UNetFormats", "TestSupport"]),
+        .testTarget(name: "UNetDrawingTests", dependencies: ["UNetDrawing", "UNetCheckpoint", "TestSupport"]),
         .testTarget(name: "CommandLineTests", dependencies: ["TestSupport", "UNetCheckpoint", "unet-ckpt"]),
     ]
 )

@@ -11,7 +11,7 @@ import UNetCheckpoint
 /// atomically, so the destination is either untouched or complete.
 enum Supervisor {
     static let childMarker = "UNET_CKPT_SUPERVISED"
-    /// Seconds a command may run: 600 for inspect, verify and convert (minutes more than the
+    /// Seconds a command may run: 600 for inspect, verify, convert and draw (minutes more than the
     /// largest checkpoints need), none for predict (tiling a large image takes what it takes).
     /// `UNET_CKPT_TIMEOUT` overrides it; 0 disables the limit.
     static func timeLimit(for arguments: [String]) -> Double {

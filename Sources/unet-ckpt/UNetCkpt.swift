@@ -14,7 +14,7 @@ struct UNetCkpt: ParsableCommand {
             could not be written; 64 bad command-line usage.
             """,
         version: UNetCheckpointLibrary.version,
-        subcommands: [Inspect.self, Verify.self, Convert.self, Predict.self])
+        subcommands: [Inspect.self, Verify.self, Convert.self, Predict.self, Draw.self])
 
     /// Every command runs in a supervised child process (see ``Supervisor``), so that a file that
     /// makes a C library fault or loop ends in a clear error instead of a crash or a hang.

@@ -1,18 +1,26 @@
 import ArgumentParser
 import Foundation
 import UNetCheckpoint
+import UNetDrawing
 import UNetFormats
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Summarise a checkpoint: architecture, levels, tensors, sizes and metadata.",
-        discussion: "Without --stats no tensor data is read. --json prints the document described in docs/cli.md.")
+        discussion: """
+            Without --stats no tensor data is read. --json prints the document described in docs/cli.md. \
+            --plot OUT.svg draws one histogram per tensor (\(TensorHistogram.defaultBinCount) bins over \
+            each tensor's own range) and implies --stats.
+            """)
 
     @Argument(help: "The checkpoint file.")
     var file: String
 
     @Flag(help: "Read every tensor: add min, max, mean, std and NaN/Inf counts, and check checksums.")
     var stats = false
+
+    @Option(help: "Also write an SVG figure of every tensor's value distribution (implies --stats).")
+    var plot: String?
 
     @Flag(help: "Print one JSON document instead of text.")
     var json = false
@@ -22,30 +30,49 @@ struct Inspect: ParsableCommand {
 
     @OptionGroup var options: CommonOptions
 
-    /// Our own files are described without reading tensor data; others are read and converted.
-    private func summarise() throws -> CheckpointSummary {
+    private var statistics: Bool { stats || plot != nil }
+
+    /// Our own files are described without reading tensor data (unless statistics are asked
+    /// for); others are read and converted. With --plot, also the tensors in canonical order.
+    private func summarise() throws -> (CheckpointSummary, tensors: [(key: String, tensor: Tensor)]) {
         let format = try CheckpointFormat.detect(file)
-        if format == .unetH5 { return try CheckpointSummary(CheckpointFile(path: file), statistics: stats) }
+        if format == .unetH5 {
+            let checkpoint = try CheckpointFile(path: file)
+            let summary = try CheckpointSummary(checkpoint, statistics: statistics)
+            guard plot != nil else { return (summary, []) }
+            // Checksums are reported in the table; a mismatching tensor is still plotted.
+            let tensors = try checkpoint.tensors.map { ($0.key, try checkpoint.tensor($0.key, verifyChecksum: false)) }
+            return (summary, tensors)
+        }
         let imported = try CheckpointImporter.read(
             file, format: format, mapping: try map.map { try MappingFile(path: $0) })
         let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
         var summary = CheckpointSummary(
             imported.checkpoint, file: file, format: "\(format.rawValue), layout \(imported.layout)", storedBytes: size,
-            statistics: stats)
+            statistics: statistics)
         summary.warnings = imported.notes
-        return summary
+        let tensors = plot == nil ? [] : imported.checkpoint.orderedTensors.map { ($0.spec.key, $0.tensor) }
+        return (summary, tensors)
     }
 
     func run() throws {
         try reportingErrors(options) {
-            let summary = try summarise()
+            let (summary, tensors) = try summarise()
             if json {
                 try JSONOutput.print(summary)
             } else {
-                print(SummaryText(summary, statistics: stats).render())
+                print(SummaryText(summary, statistics: statistics).render())
                 for warning in summary.warnings { printWarning(warning) }
             }
-            if stats, summary.tensors.contains(where: { $0.checksum == "mismatch" }) {
+            if let plot {
+                let name = URL(fileURLWithPath: file).lastPathComponent
+                let figure = HistogramFigure(
+                    tensors.map { TensorHistogram(key: $0.key, tensor: $0.tensor) },
+                    title: "Weight distributions: \(name)")
+                try writeOutputFile(Data(figure.render().utf8), to: plot, options: options)
+                printNote("wrote \(plot) (\(tensors.count) histograms)")
+            }
+            if statistics, summary.tensors.contains(where: { $0.checksum == "mismatch" }) {
                 throw CheckpointError(
                     .checksumMismatch, file: file, "some tensors do not match their checksum (see the table)")
             }

@@ -60,13 +60,7 @@ struct Predict: ParsableCommand {
                 result = try model.predict(image)
             }
             let data = NumpyArray(result, channelsLast: layout == "nhwc").encoded()
-            try reportingErrors(options, exitCode: ExitStatus.forWriting) {
-                try AtomicWrite.replace(output) { temporary in
-                    guard FileManager.default.createFile(atPath: temporary, contents: data) else {
-                        throw CheckpointError(.io, file: output, "cannot write the output")
-                    }
-                }
-            }
+            try writeOutputFile(data, to: output, options: options)
             printNote("wrote \(output) \(result.shape)")
         } catch let error as InferenceError {
             printError(error.message)

@@ -1,0 +1,107 @@
+import ArgumentParser
+import Foundation
+import UNetCheckpoint
+import UNetDrawing
+import UNetFormats
+
+struct Draw: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Draw the network as the paper's U: an SVG picture of its feature maps and operations.",
+        discussion: """
+            One box per feature map with its channels and, for the input size, its side; arrows for \
+            the convolutions, max-pools, up-sampling, skip connections and the 1×1 head; the parameters \
+            of each level and a legend in the family's words. The input is a checkpoint of any format \
+            convert reads, or an architecture JSON (docs/format.md §3). Without --input-size: the \
+            training tile size of the metadata if valid, else the valid size nearest 572 (valid \
+            convolutions) or 256 (same padding). An input size that is not valid for the network is a \
+            usage error (exit 64) naming the nearest valid sizes.
+            """)
+
+    @Argument(help: "The checkpoint (any format convert reads), or an architecture JSON file.")
+    var checkpoint: String
+
+    @Argument(help: "The SVG file to write.")
+    var output: String
+
+    @Option(help: "The input side in pixels (square input).")
+    var inputSize: Int?
+
+    @Option(help: "A mapping file (JSON) for a custom key layout; see docs/mapping.md.")
+    var map: String?
+
+    @OptionGroup var options: CommonOptions
+
+    func validate() throws {
+        if let inputSize, inputSize < 1 { throw ValidationError("--input-size must be positive") }
+    }
+
+    func run() throws {
+        var architecture: UNetArchitecture!
+        var metadata = CheckpointMetadata()
+        try reportingErrors(options) { (architecture, metadata) = try load() }
+        guard let side = inputSize ?? FeatureMapPlan.defaultInputSide(for: architecture, metadata: metadata) else {
+            printError("\(checkpoint): the network has no valid input size")
+            throw ExitStatus.verificationFailed
+        }
+        let plan: FeatureMapPlan
+        do {
+            plan = try FeatureMapPlan(architecture: architecture, inputSide: side)
+        } catch {
+            printError("--input-size \(side): \(error) (\(checkpoint))")
+            throw ExitCode.validationFailure
+        }
+        let name = URL(fileURLWithPath: checkpoint).lastPathComponent
+        let svg = UNetDiagram(plan: plan, classes: metadata.classes, source: name).render()
+        try writeOutputFile(Data(svg.utf8), to: output, options: options)
+        printNote(
+            "wrote \(output) (\(side)×\(side) → \(plan.outputSide)×\(plan.outputSide), \(plan.maps.count) feature maps)"
+        )
+    }
+
+    /// The architecture and metadata: our own files without reading tensor data, architecture
+    /// JSON directly, any other format through the importer.
+    private func load() throws -> (UNetArchitecture, CheckpointMetadata) {
+        if let json = try ArchitectureJSON.read(checkpoint) { return (json, CheckpointMetadata()) }
+        let format = try CheckpointFormat.detect(checkpoint)
+        if format == .unetH5 {
+            let file = try CheckpointFile(path: checkpoint)
+            return (file.architecture, file.metadata)
+        }
+        let imported = try CheckpointImporter.read(
+            checkpoint, format: format, mapping: try map.map { try MappingFile(path: $0) })
+        for note in imported.notes { printWarning(note) }
+        return (imported.checkpoint.architecture, imported.checkpoint.metadata)
+    }
+}
+
+/// A bare architecture description (the `architecture` JSON of docs/format.md §3) in a file.
+enum ArchitectureJSON {
+    /// Architecture files are small; a larger file starting with `{` is refused unread.
+    static let sizeLimit = 1 << 20
+
+    /// The validated architecture, or nil when the file does not start with `{` (another format).
+    static func read(_ path: String) throws -> UNetArchitecture? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        let head = (try? handle.read(upToCount: 64)) ?? Data()
+        guard head.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "{") else { return nil }
+        try handle.seek(toOffset: 0)
+        let data = try handle.read(upToCount: sizeLimit + 1) ?? Data()
+        guard data.count <= sizeLimit else {
+            throw CheckpointError(.notACheckpoint, file: path, "a JSON file larger than \(sizeLimit) bytes")
+        }
+        let architecture: UNetArchitecture
+        do {
+            architecture = try JSONDecoder().decode(UNetArchitecture.self, from: data)
+        } catch {
+            throw CheckpointError(
+                .notACheckpoint, file: path, "not an architecture JSON (docs/format.md §3)", cause: "\(error)")
+        }
+        do {
+            try architecture.validate()
+        } catch {
+            throw CheckpointError(.invalid, file: path, "invalid architecture", problems: error.problems)
+        }
+        return architecture
+    }
+}

@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "UNetCheckpoint", targets: ["UNetCheckpoint"]),
         .library(name: "UNetFormats", targets: ["UNetFormats"]),
         .library(name: "UNetInference", targets: ["UNetInference"]),
+        .library(name: "UNetImages", targets: ["UNetImages"]),
         .executable(name: "unet-ckpt", targets: ["unet-ckpt"]),
     ],
     dependencies: [
@@ -26,6 +27,16 @@ let package = Package(
         .systemLibrary(
             name: "COpenBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CPNG", pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
+        .systemLibrary(
+            name: "CTIFF", pkgConfig: "libtiff-4",
+            providers: [.apt(["libtiff-dev"]), .brew(["libtiff"])]),
+
+        // The C side of image input and output: libpng calls (errors by longjmp, kept out of
+        // Swift), libtiff's error handler and wrappers of its variadic field calls.
+        .target(name: "CUNetImageIO", dependencies: ["CPNG", "CTIFF"]),
 
         // A small owning Swift layer over libhdf5.
         .target(name: "HDF5", dependencies: ["CHDF5"]),
@@ -44,11 +55,14 @@ let package = Package(
         // The CPU forward pass (no HDF5): every architecture of the schema, GEMM on OpenBLAS.
         .target(name: "UNetInference", dependencies: ["UNetCheckpoint", "COpenBLAS"]),
 
+        // Images in and out: PNG and TIFF pixels, input normalisation, masks, probabilities, overlays.
+        .target(name: "UNetImages", dependencies: ["UNetInference", "UNetCheckpoint", "CUNetImageIO", "CTIFF"]),
+
         // The command line.
         .executableTarget(
             name: "unet-ckpt",
             dependencies: [
-                "UNetCheckpoint", "UNetFormats", "UNetInference",
+                "UNetCheckpoint", "UNetFormats", "UNetInference", "UNetImages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -60,6 +74,7 @@ let package = Package(
         .testTarget(name: "UNetCheckpointTests", dependencies: ["UNetCheckpoint", "HDF5", "TestSupport"]),
         .testTarget(name: "UNetFormatsTests", dependencies: ["UNetFormats", "UNetCheckpoint", "TestSupport"]),
         .testTarget(name: "UNetInferenceTests", dependencies: ["UNetInference", "UNetFormats", "TestSupport"]),
+        .testTarget(name: "UNetImagesTests", dependencies: ["UNetImages", "UNetInference", "TestSupport"]),
         .testTarget(name: "CommandLineTests", dependencies: ["TestSupport", "UNetCheckpoint", "unet-ckpt"]),
     ]
 )

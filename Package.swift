@@ -74,7 +74,13 @@ let package = Package(
         .testTarget(name: "UNetCheckpointTests", dependencies: ["UNetCheckpoint", "HDF5", "TestSupport"]),
         .testTarget(name: "UNetFormatsTests", dependencies: ["UNetFormats", "UNetCheckpoint", "TestSupport"]),
         .testTarget(name: "UNetInferenceTests", dependencies: ["UNetInference", "UNetFormats", "TestSupport"]),
-        .testTarget(name: "UNetImagesTests", dependencies: ["UNetImages", "UNetInference", "TestSupport"]),
-        .testTarget(name: "CommandLineTests", dependencies: ["TestSupport", "UNetCheckpoint", "unet-ckpt"]),
+        .testTarget(
+            name: "UNetImagesTests",
+            dependencies: [
+                "UNetImages", "UNetInference", "UNetCheckpoint", "TestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
+        .testTarget(
+            name: "CommandLineTests", dependencies: ["TestSupport", "UNetCheckpoint", "UNetImages", "UNetInference", "unet-ckpt"]),
     ]
 )

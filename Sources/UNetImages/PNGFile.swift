@@ -13,7 +13,7 @@ enum PNGFile {
         }
         defer { unet_png_close(reader) }
         func unsupported(_ what: String) -> ImageError {
-            ImageError(.unsupported, file: path, "\(what) is unsupported; \(supported)")
+            ImageError(.unsupported, file: path, "unsupported: \(what); \(supported)")
         }
         switch info.color_type {
         case 0, 2: break

@@ -74,7 +74,7 @@ enum TIFFFile {
     /// The current page's format, or the reason it is refused.
     private static func pageFormat(_ tiff: OpaquePointer, path: String, label: String) throws(ImageError) -> PageFormat {
         func unsupported(_ what: String) -> ImageError {
-            ImageError(.unsupported, file: path, "\(what)\(label) is unsupported; \(supported)")
+            ImageError(.unsupported, file: path, "unsupported: \(what)\(label); \(supported)")
         }
         var width: UInt32 = 0, height: UInt32 = 0
         guard unet_tiff_get_u32(tiff, UInt32(TIFFTAG_IMAGEWIDTH), &width) == 1,
@@ -123,7 +123,7 @@ enum TIFFFile {
             throw unsupported("separate colour planes (planar configuration 2)")
         }
         if TIFFIsCODECConfigured(compression) != 1 {
-            throw unsupported("compression \(compression), which this libtiff cannot decode,")
+            throw unsupported("compression \(compression) (this libtiff cannot decode it)")
         }
         if let problem = PixelImage.sizeProblem(
             pages: 1, channels: Int(samples), height: Int(height), width: Int(width))

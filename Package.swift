@@ -67,7 +67,7 @@ let package = Package(
             ]),
 
         // A mutation fuzzer for every parser of untrusted input (docs/robustness.md).
-        .executableTarget(name: "unet-ckpt-fuzz", dependencies: ["UNetFormats", "UNetInference"]),
+        .executableTarget(name: "unet-ckpt-fuzz", dependencies: ["UNetFormats", "UNetInference", "UNetImages"]),
 
         .target(name: "TestSupport", dependencies: ["UNetCheckpoint", "HDF5"], path: "Tests/TestSupport"),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),

@@ -81,6 +81,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .testTarget(
-            name: "CommandLineTests", dependencies: ["TestSupport", "UNetCheckpoint", "UNetImages", "UNetInference", "unet-ckpt"]),
+            name: "CommandLineTests",
+            dependencies: ["TestSupport", "UNetCheckpoint", "UNetImages", "UNetInference", "unet-ckpt"]),
     ]
 )

@@ -54,7 +54,8 @@ public enum Overlay {
                 }
             }
         }
-        return Raster(pages: image.pages, height: image.height, width: image.width, channels: 3, sampleType: .uint8, bytes: bytes)
+        return Raster(
+            pages: image.pages, height: image.height, width: image.width, channels: 3, sampleType: .uint8, bytes: bytes)
     }
 
     /// `round(0.55 · base + 0.45 · tint)`.

@@ -36,7 +36,8 @@ enum PNGFile {
         guard status == 0 else {
             throw ImageError(.unreadable, file: path, "cannot read the PNG: " + libpngText(message))
         }
-        let values = Interleaved.planar(bytes, pages: 1, height: height, width: width, channels: channels, type: sampleType)
+        let values = Interleaved.planar(
+            bytes, pages: 1, height: height, width: width, channels: channels, type: sampleType)
         return PixelImage(
             pages: 1, channels: channels, height: height, width: width, sampleType: sampleType, values: values)
     }

@@ -97,7 +97,8 @@ public struct Segmentation: Sendable {
             }
         }
         return ClassMask(
-            pages: probabilities.batch, height: probabilities.height, width: probabilities.width, classCount: classCount,
+            pages: probabilities.batch, height: probabilities.height, width: probabilities.width,
+            classCount: classCount,
             values: values)
     }
 }

@@ -27,7 +27,8 @@ enum TIFFFile {
         }
         let pageCount = Int(TIFFNumberOfDirectories(tiff))
         guard pageCount <= ImageLimits.maxPages else {
-            throw ImageError(.unsupported, file: path, "\(pageCount) pages: more than \(ImageLimits.maxPages) are not supported")
+            throw ImageError(
+                .unsupported, file: path, "\(pageCount) pages: more than \(ImageLimits.maxPages) are not supported")
         }
         var first: PageFormat?
         var values: [Float] = []
@@ -72,7 +73,8 @@ enum TIFFFile {
     }
 
     /// The current page's format, or the reason it is refused.
-    private static func pageFormat(_ tiff: OpaquePointer, path: String, label: String) throws(ImageError) -> PageFormat {
+    private static func pageFormat(_ tiff: OpaquePointer, path: String, label: String) throws(ImageError) -> PageFormat
+    {
         func unsupported(_ what: String) -> ImageError {
             ImageError(.unsupported, file: path, "unsupported: \(what)\(label); \(supported)")
         }
@@ -213,7 +215,8 @@ enum TIFFFile {
                     tiff, UInt32(TIFFTAG_COMPRESSION), UInt16(deflate ? COMPRESSION_ADOBE_DEFLATE : COMPRESSION_NONE))
                     == 1
                 && unet_tiff_set_u32(
-                    tiff, UInt32(TIFFTAG_ROWSPERSTRIP), UInt32(max(1, min(raster.height, 8192 / max(rowBytes, 1))))) == 1
+                    tiff, UInt32(TIFFTAG_ROWSPERSTRIP), UInt32(max(1, min(raster.height, 8192 / max(rowBytes, 1)))))
+                    == 1
             if raster.pages > 1 {
                 ok =
                     ok && unet_tiff_set_u32(tiff, UInt32(TIFFTAG_SUBFILETYPE), UInt32(FILETYPE_PAGE)) == 1
@@ -227,7 +230,9 @@ enum TIFFFile {
                 var row = [UInt8](repeating: 0, count: rowBytes)  // libtiff may modify the row it is given
                 for y in 0..<raster.height {
                     let start = page * raster.pageBytes + y * rowBytes
-                    row.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[start..<(start + rowBytes)])) }
+                    row.withUnsafeMutableBytes {
+                        $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[start..<(start + rowBytes)]))
+                    }
                     let status = row.withUnsafeMutableBytes { TIFFWriteScanline(tiff, $0.baseAddress, UInt32(y), 0) }
                     if status != 1 { return false }
                 }

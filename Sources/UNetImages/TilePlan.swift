@@ -24,7 +24,8 @@ public enum TilePlan: Sendable, Equatable {
         for architecture: UNetArchitecture, metadata: CheckpointMetadata?, height: Int, width: Int
     ) -> TilePlan? {
         let longer = max(height, width)
-        guard let minimum = architecture.minimumInputSide, let minimumOutput = architecture.outputSide(forInputSide: minimum)
+        guard let minimum = architecture.minimumInputSide,
+            let minimumOutput = architecture.outputSide(forInputSide: minimum)
         else { return nil }
         if minimumOutput < minimum {
             var candidate: Int

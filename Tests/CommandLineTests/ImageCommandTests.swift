@@ -43,7 +43,10 @@ struct ImageCommandTests {
         // The overlay: the image's size and pages, the class colours where the mask says.
         let overlay = try PixelImage(contentsOf: overlayPath)
         let input = try PixelImage(contentsOf: Fixtures.path(entry.image))
-        #expect([overlay.pages, overlay.channels, overlay.height, overlay.width] as [Int] == [input.pages, 3, input.height, input.width])
+        #expect(
+            [overlay.pages, overlay.channels, overlay.height, overlay.width] as [Int] == [
+                input.pages, 3, input.height, input.width,
+            ])
         let display = Overlay.displayValues(input)
         let plane = input.height * input.width
         var wrong = 0
@@ -52,7 +55,8 @@ struct ImageCommandTests {
                 let k = Int(mask.values[p * plane + i])
                 for c in 0..<3 {
                     let base = display[(p * input.channels + (input.channels == 3 ? c : 0)) * plane + i]
-                    let colour = k > 0 ? [Overlay.colour(of: k).0, Overlay.colour(of: k).1, Overlay.colour(of: k).2][c] : 0
+                    let colour =
+                        k > 0 ? [Overlay.colour(of: k).0, Overlay.colour(of: k).1, Overlay.colour(of: k).2][c] : 0
                     let want = k > 0 ? Overlay.blend(base, colour) : base
                     if UInt8(overlay.values[(p * 3 + c) * plane + i]) != want { wrong += 1 }
                 }
@@ -87,7 +91,9 @@ struct ImageCommandTests {
         #expect(try NumpyArray(contentsOf: directory.file("out.npy")).shape == [1, 2, 48, 64])
     }
 
-    @Test("unsupported images: exit 2 and one line naming the file and what is unsupported", arguments: manifest.unsupported)
+    @Test(
+        "unsupported images: exit 2 and one line naming the file and what is unsupported",
+        arguments: manifest.unsupported)
     func unsupported(_ entry: ImageManifest.Unsupported) throws {
         let directory = try TemporaryDirectory()
         let path = Fixtures.path(entry.file)

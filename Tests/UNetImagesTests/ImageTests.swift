@@ -49,7 +49,8 @@ struct ImageFileTests {
         #expect(digest == entry.sha256)
     }
 
-    @Test("unsupported and damaged images are refused naming the file and what is wrong", arguments: manifest.unsupported)
+    @Test(
+        "unsupported and damaged images are refused naming the file and what is wrong", arguments: manifest.unsupported)
     func unsupported(_ entry: ImageManifest.Unsupported) {
         let path = Fixtures.path(entry.file)
         #expect {
@@ -196,7 +197,9 @@ struct ImageInferenceTests {
             TilePlan.automatic(for: paper.architecture, metadata: nil, height: 2000, width: 2000) == .tiled(tile: 572))
         let milesial = try CheckpointFile(path: Fixtures.path("h5py/milesial-tiny.h5")).read()
         #expect(TilePlan.automatic(for: milesial.architecture, metadata: nil, height: 48, width: 64) == .whole)
-        #expect(TilePlan.automatic(for: milesial.architecture, metadata: nil, height: 2000, width: 2000) == .tiled(tile: 512))
+        #expect(
+            TilePlan.automatic(for: milesial.architecture, metadata: nil, height: 2000, width: 2000)
+                == .tiled(tile: 512))
     }
 
     @Test("overlays blend the class colour at 0.45 and leave the background as the image")
@@ -209,7 +212,10 @@ struct ImageInferenceTests {
         #expect(raster.channels == 3 && raster.sampleType == .uint8)
         #expect(Array(raster.bytes[0..<3]) == [0, 0, 0])
         let red = Overlay.palette[0]
-        #expect(Array(raster.bytes[3..<6]) == [Overlay.blend(128, red.0), Overlay.blend(128, red.1), Overlay.blend(128, red.2)])
+        #expect(
+            Array(raster.bytes[3..<6]) == [
+                Overlay.blend(128, red.0), Overlay.blend(128, red.1), Overlay.blend(128, red.2),
+            ])
         #expect(Overlay.blend(128, 230) == UInt8((0.55 * 128 + 0.45 * 230).rounded()))
         #expect(Overlay.colour(of: 21) == Overlay.colour(of: 1))
     }

@@ -7,7 +7,8 @@ import UNetInference
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a checkpoint on an image (PNG, TIFF) or an array (.npy) and write masks, probabilities or overlays.",
+        abstract:
+            "Run a checkpoint on an image (PNG, TIFF) or an array (.npy) and write masks, probabilities or overlays.",
         discussion: """
             Images (PNG 8/16-bit grey or RGB; TIFF single or multi-page, 8/16-bit or float32) are \
             normalised as the checkpoint's metadata records (or --normalize) and run with the \
@@ -147,7 +148,8 @@ struct Predict: ParsableCommand {
             let kind = image.channels == 3 ? "an RGB image (3 channels)" : "a greyscale image (1 channel)"
             throw ImageError(
                 .unsupported, file: input,
-                "\(kind); the network takes \(architecture.inChannels) channel\(architecture.inChannels == 1 ? "" : "s")")
+                "\(kind); the network takes \(architecture.inChannels) channel\(architecture.inChannels == 1 ? "" : "s")"
+            )
         }
         let normalization: Normalization
         if let normalize {
@@ -161,7 +163,9 @@ struct Predict: ParsableCommand {
             }
         } else {
             normalization = .identity
-            printNote("note: the checkpoint records no input normalisation; the network sees the raw values (--normalize to set one)")
+            printNote(
+                "note: the checkpoint records no input normalisation; the network sees the raw values (--normalize to set one)"
+            )
         }
         if let problem = normalization.problem(channels: image.channels) {
             throw ImageError(.unsupported, file: normalize == nil ? checkpoint : "--normalize", problem)

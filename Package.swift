@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "UNetFormats", targets: ["UNetFormats"]),
         .library(name: "UNetInference", targets: ["UNetInference"]),
         .library(name: "UNetDrawing", targets: ["UNetDrawing"]),
+        .library(name: "UNetImages", targets: ["UNetImages"]),
         .executable(name: "unet-ckpt", targets: ["unet-ckpt"]),
     ],
     dependencies: [
@@ -31,6 +32,16 @@ let package = Package(
         .systemLibrary(
             name: "COpenBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CPNG", pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
+        .systemLibrary(
+            name: "CTIFF", pkgConfig: "libtiff-4",
+            providers: [.apt(["libtiff-dev"]), .brew(["libtiff"])]),
+
+        // The C side of image input and output: libpng calls (errors by longjmp, kept out of
+        // Swift), libtiff's error handler and wrappers of its variadic field calls.
+        .target(name: "CUNetImageIO", dependencies: ["CPNG", "CTIFF"]),
 
         // A small owning Swift layer over libhdf5.
         .target(name: "HDF5", dependencies: ["CHDF5"]),
@@ -51,17 +62,19 @@ let package = Package(
 
         // SVG pictures: the architecture as the paper's U, weight histograms (no HDF5 of its own).
         .target(name: "UNetDrawing", dependencies: ["UNetCheckpoint"]),
+        // Images in and out: PNG and TIFF pixels, input normalisation, masks, probabilities, overlays.
+        .target(name: "UNetImages", dependencies: ["UNetInference", "UNetCheckpoint", "CUNetImageIO", "CTIFF"]),
 
         // The command line.
         .executableTarget(
             name: "unet-ckpt",
             dependencies: [
-                "UNetCheckpoint", "UNetFormats", "UNetInference", "UNetDrawing",
+                "UNetCheckpoint", "UNetFormats", "UNetInference", "UNetDrawing", "UNetImages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         // A mutation fuzzer for every parser of untrusted input (docs/robustness.md).
-        .executableTarget(name: "unet-ckpt-fuzz", dependencies: ["UNetFormats", "UNetInference"]),
+        .executableTarget(name: "unet-ckpt-fuzz", dependencies: ["UNetFormats", "UNetInference", "UNetImages"]),
 
         // The benchmark against h5py, torch and onnxruntime (docs/performance.md); peers.py runs them.
         .executableTarget(
@@ -78,6 +91,14 @@ let package = Package(
         .testTarget(name: "UNetFormatsTests", dependencies: ["UNetFormats", "UNetCheckpoint", "TestSupport"]),
         .testTarget(name: "UNetInferenceTests", dependencies: ["UNetInference", "UNetFormats", "TestSupport"]),
         .testTarget(name: "UNetDrawingTests", dependencies: ["UNetDrawing", "UNetCheckpoint", "TestSupport"]),
-        .testTarget(name: "CommandLineTests", dependencies: ["TestSupport", "UNetCheckpoint", "unet-ckpt"]),
+        .testTarget(
+            name: "UNetImagesTests",
+            dependencies: [
+                "UNetImages", "UNetInference", "UNetCheckpoint", "TestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
+        .testTarget(
+            name: "CommandLineTests",
+            dependencies: ["TestSupport", "UNetCheckpoint", "UNetImages", "UNetInference", "unet-ckpt"]),
     ]
 )

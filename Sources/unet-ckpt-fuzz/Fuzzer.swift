@@ -1,16 +1,18 @@
 import Foundation
 @_spi(Fuzzing) import UNetFormats
+import UNetImages
 import UNetInference
 
 /// A mutation fuzzer for every parser of untrusted input: the pickle reader, safetensors headers,
-/// PyTorch zips, `.npy` arrays, mapping files (all in this process) and HDF5 files (through the
+/// PyTorch zips, `.npy` arrays, mapping files, PNG and TIFF images through libpng and libtiff (all
+/// in this process) and HDF5 files (through the
 /// supervised `unet-ckpt`, since libhdf5 is C). See docs/robustness.md.
 ///
 ///     swift run -c release unet-ckpt-fuzz [--cases N] [--seed S] [--format NAME] [--corpus DIR]
 @main
 struct Fuzzer {
     enum Format: String, CaseIterable {
-        case pickle, safetensors, zip, npy, mapping, hdf5
+        case pickle, safetensors, zip, npy, mapping, png, tiff, hdf5
     }
 
     struct Tally {
@@ -90,6 +92,7 @@ struct Fuzzer {
         case .zip: return FuzzTargets.pytorch(path) ? .accepted : .refused
         case .npy: return (try? NumpyArray(contentsOf: path)) != nil ? .accepted : .refused
         case .mapping: return FuzzTargets.mapping(Data(input)) ? .accepted : .refused
+        case .png, .tiff: return (try? PixelImage(contentsOf: path)) != nil ? .accepted : .refused
         case .hdf5: return inspectInChild(path)
         }
     }

@@ -53,20 +53,30 @@ struct SafetyTests {
         let output = directory.file("out.h5")
         #expect(try runUNetCkpt(["convert", Fixtures.path("h5py/paper-tiny.h5"), output]).status == 0)
         let old = try Data(contentsOf: URL(fileURLWithPath: output))
-        var generator = SplitMix64(seed: 11)
-        var outcomes: Set<String> = []
-        for _ in 0..<12 {
-            // The writer itself (unsupervised) is killed, as a power cut or an OOM killer would.
+        // The writer itself (unsupervised) is killed, as a power cut or an OOM killer would.
+        func startWriter(to destination: String) throws -> Process {
             let process = Process()
             process.executableURL = unetCkptExecutable
             process.arguments = [
-                "convert", Fixtures.path("examples/paper-small.h5"), output, "--compress", "--gzip-level", "9",
+                "convert", Fixtures.path("examples/paper-small.h5"), destination, "--compress", "--gzip-level", "9",
             ]
             process.environment = ProcessInfo.processInfo.environment.merging(["UNET_CKPT_UNSUPERVISED": "1"]) { $1 }
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
-            usleep(UInt32(generator.next() % 700_000))
+            return process
+        }
+        // Kills land at random moments of a whole run, however fast this machine writes.
+        let elsewhere = try TemporaryDirectory()
+        let start = Date()
+        let complete = try startWriter(to: elsewhere.file("timing.h5"))
+        complete.waitUntilExit()
+        let runMicroseconds = UInt64(Date().timeIntervalSince(start) * 1e6) + 1
+        var generator = SplitMix64(seed: 11)
+        var outcomes: Set<String> = []
+        for _ in 0..<12 {
+            let process = try startWriter(to: output)
+            usleep(UInt32(generator.next() % runMicroseconds))
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             let now = try Data(contentsOf: URL(fileURLWithPath: output))

@@ -36,6 +36,15 @@ public enum AtomicWrite {
         }
     }
 
+    /// Writes `data` to `destination` atomically.
+    public static func write(_ data: Data, to destination: String) throws {
+        try replace(destination) { temporary in
+            guard FileManager.default.createFile(atPath: temporary, contents: data) else {
+                throw CheckpointError(.io, file: destination, "cannot write the file")
+            }
+        }
+    }
+
     /// Removes temporary files for `name` left by writers that no longer run (killed mid-write),
     /// so that interrupted writes never pile up.
     static func removeStaleTemporaries(in directory: String, for name: String) {

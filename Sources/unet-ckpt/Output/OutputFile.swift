@@ -4,10 +4,6 @@ import UNetCheckpoint
 /// Writes a command's output file atomically; a failure is reported as a write failure (exit 3).
 func writeOutputFile(_ data: Data, to path: String, options: CommonOptions) throws {
     try reportingErrors(options, exitCode: ExitStatus.forWriting) {
-        try AtomicWrite.replace(path) { temporary in
-            guard FileManager.default.createFile(atPath: temporary, contents: data) else {
-                throw CheckpointError(.io, file: path, "cannot write the output")
-            }
-        }
+        try AtomicWrite.write(data, to: path)
     }
 }

@@ -27,20 +27,38 @@ final class InputFile {
 
     /// Reads exactly `count` bytes at `offset`.
     func read(at offset: Int, count: Int) throws(FormatError) -> [UInt8] {
-        guard offset >= 0, count >= 0, offset <= size, count <= size - offset else {
-            throw FormatError(.malformed, file: path, "a read past the end of the file (truncated?)")
-        }
-        var done = 0
+        try checkRange(offset, count)
+        var failure: FormatError?
         let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            while done < count {
-                let n = pread(descriptor, buffer.baseAddress! + done, count - done, off_t(offset + done))
-                if n <= 0 { break }
-                done += n
+            do throws(FormatError) {
+                try read(at: offset, into: UnsafeMutableRawBufferPointer(buffer))
+            } catch {
+                failure = error
             }
             initialized = count
         }
-        guard done == count else { throw FormatError(.io, file: path, "cannot read \(count) bytes at \(offset)") }
+        if let failure { throw failure }
         return bytes
+    }
+
+    /// Fills `buffer` with the bytes at `offset`.
+    func read(at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws(FormatError) {
+        let count = buffer.count
+        try checkRange(offset, count)
+        var done = 0
+        while done < count {
+            let n = pread(descriptor, buffer.baseAddress! + done, count - done, off_t(offset + done))
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            done += n
+        }
+        guard done == count else { throw FormatError(.io, file: path, "cannot read \(count) bytes at \(offset)") }
+    }
+
+    private func checkRange(_ offset: Int, _ count: Int) throws(FormatError) {
+        guard offset >= 0, count >= 0, offset <= size, count <= size - offset else {
+            throw FormatError(.malformed, file: path, "a read past the end of the file (truncated?)")
+        }
     }
 
     /// The first `count` bytes (fewer if the file is shorter).

@@ -126,6 +126,8 @@ enum PyTorchReader {
         }
         let source = try archive.read(entry, as: T.self)
         if isContiguous(reference) {
+            // Most tensors own their whole storage: hand it over without a copy.
+            if reference.offset == 0 && count == source.count { return source }
             return Array(source[reference.offset..<(reference.offset + count)])
         }
         return stridedCopy(source, offset: reference.offset, shape: reference.shape, strides: reference.strides)

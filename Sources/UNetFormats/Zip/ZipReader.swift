@@ -97,46 +97,62 @@ final class ZipReader {
         }
         let size = entry.uncompressedSize
         guard size % MemoryLayout<T>.stride == 0 else { throw bad("\(size) bytes do not hold whole elements") }
-        let raw = try file.read(at: dataOffset, count: entry.compressedSize)
-        let bytes: [UInt8]
         switch entry.method {
         case 0:
             guard entry.compressedSize == size else { throw bad("a stored entry whose two sizes differ") }
-            bytes = raw
         case 8:
             // A deflated entry cannot expand beyond about 1032:1.
             guard size <= max(1, entry.compressedSize) * 1032 else { throw bad("an impossible expansion") }
-            bytes = try Self.inflate(raw, expected: size).get(orThrow: bad("damaged compressed data"))
         default:
             throw FormatError(
                 .unsupported, file: path, "zip entry \(name.prefix(80)) uses compression method \(entry.method)")
         }
-        guard bytes.withUnsafeBytes({ CRC32.checksum($0) }) == entry.crc else { throw bad("its CRC-32 does not match") }
-        return bytes.withUnsafeBytes { source in
-            [T](unsafeUninitializedCapacity: size / MemoryLayout<T>.stride) { buffer, initialized in
-                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: source)
-                initialized = size / MemoryLayout<T>.stride
+        // Straight into the final buffer: stored data is read there, deflated data inflated there.
+        var failure: FormatError?
+        let values: [T] = HugePages.array(count: size / MemoryLayout<T>.stride) { buffer in
+            let target = UnsafeMutableRawBufferPointer(buffer)
+            do throws(FormatError) {
+                if entry.method == 0 {
+                    try file.read(at: dataOffset, into: target)
+                } else {
+                    let compressed = try file.read(at: dataOffset, count: entry.compressedSize)
+                    guard Self.inflate(compressed, into: target) else { throw bad("damaged compressed data") }
+                }
+                guard CRC32.checksum(UnsafeRawBufferPointer(target)) == entry.crc else {
+                    throw bad("its CRC-32 does not match")
+                }
+            } catch {
+                failure = error
             }
         }
+        if let failure { throw failure }
+        return values
     }
 
-    /// Raw deflate (no zlib header) of exactly `expected` bytes, or nil.
-    private static func inflate(_ input: [UInt8], expected: Int) -> [UInt8]? {
-        var output = [UInt8](repeating: 0, count: max(expected, 1))
+    /// Raw deflate (no zlib header) filling exactly `target`; false if the data is damaged or
+    /// inflates to another size.
+    private static func inflate(_ input: [UInt8], into target: UnsafeMutableRawBufferPointer) -> Bool {
+        guard target.count > 0 else {
+            // An empty entry: one spare byte lets zlib find the end of the stream.
+            var spare: [UInt8] = [0]
+            return spare.withUnsafeMutableBytes { inflatedCount(input, into: $0) } == 0
+        }
+        return inflatedCount(input, into: target) == target.count
+    }
+
+    /// The bytes a complete raw deflate stream inflated to, or nil if it is damaged or does not fit.
+    private static func inflatedCount(_ input: [UInt8], into target: UnsafeMutableRawBufferPointer) -> Int? {
         var stream = z_stream()
         guard inflateInit2_(&stream, -15, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else { return nil }
         defer { inflateEnd(&stream) }
         let status = input.withUnsafeBufferPointer { source in
-            output.withUnsafeMutableBufferPointer { target in
-                stream.next_in = UnsafeMutablePointer(mutating: source.baseAddress)
-                stream.avail_in = uInt(source.count)
-                stream.next_out = target.baseAddress
-                stream.avail_out = uInt(target.count)
-                return CUNetZlib.inflate(&stream, Z_FINISH)
-            }
+            stream.next_in = UnsafeMutablePointer(mutating: source.baseAddress)
+            stream.avail_in = uInt(source.count)
+            stream.next_out = target.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            stream.avail_out = uInt(target.count)
+            return CUNetZlib.inflate(&stream, Z_FINISH)
         }
-        guard status == Z_STREAM_END, Int(stream.total_out) == expected else { return nil }
-        return Array(output.prefix(expected))
+        return status == Z_STREAM_END ? Int(stream.total_out) : nil
     }
 }
 

@@ -8,11 +8,13 @@ let package = Package(
         .library(name: "UNetCheckpoint", targets: ["UNetCheckpoint"]),
         .library(name: "UNetFormats", targets: ["UNetFormats"]),
         .library(name: "UNetInference", targets: ["UNetInference"]),
+        .library(name: "UNetONNX", targets: ["UNetONNX"]),
         .executable(name: "unet-ckpt", targets: ["unet-ckpt"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // C libraries from the system (Debian: libhdf5-dev, zlib1g-dev).
@@ -33,11 +35,18 @@ let package = Package(
         // The checkpoint library: architecture, tensors, schema, validation, migrations.
         .target(name: "UNetCheckpoint", dependencies: ["HDF5", "CUNetZlib"]),
 
+        // ONNX export: the whole network as an ONNX graph with the weights as initializers, written
+        // with SwiftProtobuf over the subset of onnx.proto in onnx-subset.proto (docs/onnx.md).
+        .target(
+            name: "UNetONNX",
+            dependencies: ["UNetCheckpoint", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["onnx-subset.proto", "generate-proto.sh"]),
+
         // Foreign formats: PyTorch, safetensors and Keras files and the project layouts inside them.
         .target(
             name: "UNetFormats",
             dependencies: [
-                "UNetCheckpoint", "HDF5", "CUNetZlib",
+                "UNetCheckpoint", "UNetONNX", "HDF5", "CUNetZlib",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
 
@@ -48,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "unet-ckpt",
             dependencies: [
-                "UNetCheckpoint", "UNetFormats", "UNetInference",
+                "UNetCheckpoint", "UNetFormats", "UNetInference", "UNetONNX",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -60,6 +69,12 @@ let package = Package(
         .testTarget(name: "UNetCheckpointTests", dependencies: ["UNetCheckpoint", "HDF5", "TestSupport"]),
         .testTarget(name: "UNetFormatsTests", dependencies: ["UNetFormats", "UNetCheckpoint", "TestSupport"]),
         .testTarget(name: "UNetInferenceTests", dependencies: ["UNetInference", "UNetFormats", "TestSupport"]),
+        .testTarget(
+            name: "UNetONNXTests",
+            dependencies: [
+                "UNetONNX", "UNetFormats", "UNetInference", "TestSupport",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]),
         .testTarget(name: "CommandLineTests", dependencies: ["TestSupport", "UNetCheckpoint", "unet-ckpt"]),
     ]
 )

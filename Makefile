@@ -3,7 +3,7 @@
 #   make test   run the test suite
 # Both install the Debian packages the project needs when they are missing (as root, or with sudo).
 
-SYSTEM_PACKAGES := libhdf5-dev zlib1g-dev libopenblas-dev pkg-config hdf5-tools
+SYSTEM_PACKAGES := libhdf5-dev zlib1g-dev libopenblas-dev pkg-config hdf5-tools python3-venv
 EXAMPLE := fixtures/examples/paper-small.h5
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

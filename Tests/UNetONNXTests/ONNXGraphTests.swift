@@ -13,15 +13,17 @@ import UNetONNX
 /// these models and matches `predict` is checked by fixtures/check_onnx.py in CI.)
 @Suite("ONNX export: the graph")
 struct ONNXGraphTests {
-    static let fixtures = (Fixtures.sources("pytorch") + Fixtures.sources("safetensors") + Fixtures.sources("keras"))
-        .filter { !$0.file.hasSuffix("old-format.pth") }
+    /// The frameworks' files, and the variants of `onnx/` (options no framework fixture has).
+    static let fixtures =
+        (Fixtures.sources("pytorch") + Fixtures.sources("safetensors") + Fixtures.sources("keras")
+        + Fixtures.sources("onnx")).filter { !$0.file.hasSuffix("old-format.pth") }
 
-    /// One fixture of each layout (paper, milesial transposed and bilinear, MONAI, Keras).
+    /// One fixture of each layout (paper, milesial transposed and bilinear, MONAI, Keras) and the variants.
     static let layouts = fixtures.filter {
         [
             "pytorch/milesial-tiny.pth", "pytorch/milesial-tiny-bilinear.pth", "pytorch/monai-basicunet-tiny.pth",
             "pytorch/paper-custom.pth", "keras/unet-tiny.keras",
-        ].contains($0.file)
+        ].contains($0.file) || $0.file.hasPrefix("onnx/")
     }
 
     static func checkpoint(_ fixture: Fixtures.SourceFixture) throws -> Checkpoint {

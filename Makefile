@@ -4,7 +4,7 @@
 #   make figures  redraw docs/images/paper-unet.svg and .png (installs librsvg2-bin for rsvg-convert if missing)
 # Both install the Debian packages the project needs when they are missing (as root, or with sudo).
 
-SYSTEM_PACKAGES := libhdf5-dev zlib1g-dev libdeflate-dev libopenblas-dev libpng-dev libtiff-dev pkg-config hdf5-tools
+SYSTEM_PACKAGES := libhdf5-dev zlib1g-dev libdeflate-dev libopenblas-dev libpng-dev libtiff-dev pkg-config hdf5-tools python3-venv
 EXAMPLE := fixtures/examples/paper-small.h5
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -10,11 +10,13 @@ let package = Package(
         .library(name: "UNetInference", targets: ["UNetInference"]),
         .library(name: "UNetDrawing", targets: ["UNetDrawing"]),
         .library(name: "UNetImages", targets: ["UNetImages"]),
+        .library(name: "UNetONNX", targets: ["UNetONNX"]),
         .executable(name: "unet-ckpt", targets: ["unet-ckpt"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // C libraries from the system (Debian: libhdf5-dev, zlib1g-dev, libdeflate-dev, libopenblas-dev).
@@ -49,11 +51,18 @@ let package = Package(
         // The checkpoint library: architecture, tensors, schema, validation, migrations.
         .target(name: "UNetCheckpoint", dependencies: ["HDF5", "CLibDeflate"]),
 
+        // ONNX export: the whole network as an ONNX graph with the weights as initializers, written
+        // with SwiftProtobuf over the subset of onnx.proto in onnx-subset.proto (docs/onnx.md).
+        .target(
+            name: "UNetONNX",
+            dependencies: ["UNetCheckpoint", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["onnx-subset.proto", "generate-proto.sh"]),
+
         // Foreign formats: PyTorch, safetensors and Keras files and the project layouts inside them.
         .target(
             name: "UNetFormats",
             dependencies: [
-                "UNetCheckpoint", "HDF5", "CUNetZlib",
+                "UNetCheckpoint", "UNetONNX", "HDF5", "CUNetZlib",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
 
@@ -69,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "unet-ckpt",
             dependencies: [
-                "UNetCheckpoint", "UNetFormats", "UNetInference", "UNetDrawing", "UNetImages",
+                "UNetCheckpoint", "UNetFormats", "UNetInference", "UNetDrawing", "UNetImages", "UNetONNX",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -96,6 +105,12 @@ let package = Package(
             dependencies: [
                 "UNetImages", "UNetInference", "UNetCheckpoint", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
+            ]),
+        .testTarget(
+            name: "UNetONNXTests",
+            dependencies: [
+                "UNetONNX", "UNetFormats", "UNetInference", "TestSupport",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
         .testTarget(
             name: "CommandLineTests",

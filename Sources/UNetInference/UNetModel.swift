@@ -68,16 +68,7 @@ public struct UNetModel: Sendable {
             case .none: break
             case .batch:
                 // Fold (x − mean) / sqrt(var + eps) · gamma + beta into the convolution.
-                let gamma = values("\(norm).weight"), beta = values("\(norm).bias")
-                let mean = values("\(norm).running_mean"), variance = values("\(norm).running_var")
-                let eps = Float(architecture.norm.eps ?? 1e-5)
-                if bias.isEmpty { bias = [Float](repeating: 0, count: output) }
-                let perChannel = weight.count / output
-                for o in 0..<output {
-                    let scale = gamma[o] / (variance[o] + eps).squareRoot()
-                    for i in 0..<perChannel { weight[o * perChannel + i] *= scale }
-                    bias[o] = (bias[o] - mean[o]) * scale + beta[o]
-                }
+                (weight, bias) = checkpoint.batchNormFolded(convolution: "\(prefix).conv\(index)", norm: norm)
             case .instance:
                 instance = (Float(architecture.norm.eps ?? 1e-5), values("\(norm).weight"), values("\(norm).bias"))
             }

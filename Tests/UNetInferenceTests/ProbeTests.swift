@@ -10,8 +10,11 @@ import UNetFormats
 /// (probes stored by fixtures/generate.py, computed in float64 by the frameworks).
 @Suite("Forward pass against the frameworks")
 struct ProbeTests {
-    static let fixtures = (Fixtures.sources("pytorch") + Fixtures.sources("safetensors") + Fixtures.sources("keras"))
-        .filter { !$0.file.hasSuffix("old-format.pth") }
+    /// The frameworks' files, and onnx/: schema options no framework fixture has, with the output
+    /// of torch.nn.functional's ops as the probe.
+    static let fixtures =
+        (Fixtures.sources("pytorch") + Fixtures.sources("safetensors") + Fixtures.sources("keras")
+        + Fixtures.sources("onnx")).filter { !$0.file.hasSuffix("old-format.pth") }
 
     @Test("every fixture's probe output is reproduced within 1e-4 relative", arguments: fixtures)
     func probe(_ fixture: Fixtures.SourceFixture) throws {

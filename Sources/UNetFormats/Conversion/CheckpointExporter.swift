@@ -1,5 +1,6 @@
 import Foundation
 import UNetCheckpoint
+import UNetONNX
 
 /// Writes a canonical ``Checkpoint`` in any supported format, in the key layout of a project
 /// (by default the one it came from), so that the project's own code loads it.
@@ -10,19 +11,32 @@ public enum CheckpointExporter {
         case .unetH5: [CanonicalLayout.name]
         case .pytorch, .safetensors: [MilesialLayout.name, MonaiBasicUNetLayout.name, CanonicalLayout.name]
         case .kerasH5, .kerasWeights: [KerasLayout.name]
-        case .keras: []
+        case .keras, .onnx: []
         }
     }
 
     /// Writes `checkpoint` to `path` atomically.
     /// - Parameter layout: the key layout; by default the source's (`metadata.source.layout`) when
     ///   the format can hold it, else unet-ckpt's canonical keys.
+    /// - Parameter onnx: the opset and BatchNorm handling of an ONNX output (keys have no layout there).
     /// - Returns: notes for the user (what was not written, which layout was chosen).
     @discardableResult
     public static func write(
         _ checkpoint: Checkpoint, to path: String, format: CheckpointFormat, layout: String? = nil,
-        options: WriteOptions = WriteOptions()
+        options: WriteOptions = WriteOptions(), onnx: ONNXExportOptions = ONNXExportOptions()
     ) throws -> [String] {
+        if format == .onnx {
+            guard layout == nil else {
+                throw FormatError(
+                    .unsupported, file: path, "an ONNX model has no key layout: its initializers use canonical keys")
+            }
+            do {
+                try ONNXExporter.write(checkpoint, to: path, options: onnx)
+            } catch let error as ONNXExportError {
+                throw FormatError(.unsupported, file: path, error.message)
+            }
+            return []
+        }
         let possible = layouts(for: format)
         guard !possible.isEmpty else {
             throw FormatError(
@@ -89,7 +103,7 @@ public enum CheckpointExporter {
             } else {
                 try KerasWriter.writeLegacy(layers, to: path)
             }
-        case .keras:
+        case .keras, .onnx:
             break
         }
         return notes

@@ -14,6 +14,8 @@ public enum CheckpointFormat: String, CaseIterable, Sendable {
     case kerasWeights = "keras-weights"
     /// Keras 3 `model.save("x.keras")`: a zip with the config and the weights.
     case keras
+    /// An ONNX model of the whole network (`.onnx`), written by UNetONNX; export only.
+    case onnx
 
     /// The format an output path asks for by its extension.
     public init?(outputPath path: String) {
@@ -28,6 +30,8 @@ public enum CheckpointFormat: String, CaseIterable, Sendable {
             self = .safetensors
         } else if lower.hasSuffix(".keras") {
             self = .keras
+        } else if lower.hasSuffix(".onnx") {
+            self = .onnx
         } else {
             return nil
         }
@@ -50,6 +54,7 @@ public enum CheckpointFormat: String, CaseIterable, Sendable {
             // The header's own checks (length cap, JSON) give the precise error when it is bad.
             return .safetensors
         }
+        if path.lowercased().hasSuffix(".onnx") || looksLikeONNX(head) { throw exportOnly(path) }
         if head.first == 0x80 {
             throw FormatError(
                 .unsupported, file: path,
@@ -60,6 +65,21 @@ public enum CheckpointFormat: String, CaseIterable, Sendable {
         throw FormatError(
             .unsupported, file: path, "not a checkpoint format unet-ckpt knows (HDF5, PyTorch zip, safetensors, .keras)"
         )
+    }
+
+    /// The error for reading a file of a format unet-ckpt only writes.
+    static func exportOnly(_ path: String) -> FormatError {
+        FormatError(
+            .unsupported, file: path,
+            "an ONNX model: ONNX is an export-only format for unet-ckpt (it writes .onnx files but does not read "
+                + "weights back from them); convert from the checkpoint the model was exported from")
+    }
+
+    /// Whether the first bytes are those of an ONNX `ModelProto`: field 1 (`ir_version`, a small
+    /// varint) followed by another of its fields (producer, domain, version, doc, graph, opsets).
+    private static func looksLikeONNX(_ head: [UInt8]) -> Bool {
+        head.count >= 3 && head[0] == 0x08 && (3...20).contains(head[1])
+            && [0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42].contains(head[2])
     }
 
     private static func detectHDF5(_ path: String) throws(FormatError) -> CheckpointFormat {

@@ -30,6 +30,7 @@ public enum CheckpointImporter {
         case .pytorch: source = try PyTorchReader.read(path)
         case .safetensors: source = try Safetensors.read(path)
         case .kerasH5, .kerasWeights, .keras: source = try KerasReader.read(path, format: format)
+        case .onnx: throw CheckpointFormat.exportOnly(path)
         }
         var notes = source.skipped.map { "skipped \($0)" }
         let plan = try KeyPlan.make(for: &source, mapping: mapping, file: path, notes: &notes)

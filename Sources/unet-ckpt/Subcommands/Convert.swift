@@ -3,13 +3,15 @@ import Foundation
 import UNetCheckpoint
 import UNetFormats
 import UNetInference
+import UNetONNX
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Convert between unet-ckpt HDF5, PyTorch .pth, safetensors and Keras files.",
+        abstract: "Convert between unet-ckpt HDF5, PyTorch .pth, safetensors and Keras files, or export ONNX.",
         discussion: """
             The input format is recognised from the content, the output format from the extension \
-            (.h5 unet-ckpt, .pth/.pt, .safetensors, .weights.h5); --from and --to override them. \
+            (.h5 unet-ckpt, .pth/.pt, .safetensors, .weights.h5, .onnx); --from and --to override them. \
+            An .onnx output is the whole network with the weights (export only; see docs/onnx.md). \
             The project layout (milesial, MONAI BasicUNet, Keras functional) and the whole \
             architecture are inferred from the keys and shapes; --map gives a mapping file for other \
             layouts. The output is written atomically and INPUT is never modified.
@@ -24,7 +26,7 @@ struct Convert: ParsableCommand {
     @Option(help: "The input format: unet-h5, pytorch, safetensors, keras-h5, keras-weights, keras.")
     var from: String?
 
-    @Option(help: "The output format: unet-h5, pytorch, safetensors, keras-h5, keras-weights.")
+    @Option(help: "The output format: unet-h5, pytorch, safetensors, keras-h5, keras-weights, onnx.")
     var to: String?
 
     @Option(
@@ -51,6 +53,15 @@ struct Convert: ParsableCommand {
     @Flag(help: "unet-h5 output: embed a probe (a seeded input and this network's output for it).")
     var embedProbe = false
 
+    @Option(
+        help: ArgumentHelp(
+            "onnx output: the ONNX operator set version (\(ONNXExportOptions.supportedOpsets.lowerBound)-\(ONNXExportOptions.supportedOpsets.upperBound), default \(ONNXExportOptions.defaultOpset)).",
+            valueName: "version"))
+    var opset: Int?
+
+    @Flag(help: "onnx output: fold BatchNorm into the convolutions instead of writing BatchNormalization nodes.")
+    var foldBatchnorm = false
+
     @OptionGroup var options: CommonOptions
 
     func validate() throws {
@@ -63,8 +74,20 @@ struct Convert: ParsableCommand {
                 throw ValidationError("\(flag) must be one of \(all), not \"\(value)\"")
             }
         }
-        if to == nil && CheckpointFormat(outputPath: output) == nil {
+        guard let outputFormat = to.flatMap(CheckpointFormat.init(rawValue:)) ?? CheckpointFormat(outputPath: output)
+        else {
             throw ValidationError("cannot tell the output format from \"\(output)\": use --to or a known extension")
+        }
+        if outputFormat == .onnx {
+            let range = ONNXExportOptions.supportedOpsets
+            if let opset, !range.contains(opset) {
+                throw ValidationError(
+                    "--opset must be within \(range.lowerBound)-\(range.upperBound) (the operator sets this export "
+                        + "writes correctly), not \(opset)")
+            }
+            if layout != nil { throw ValidationError("--layout does not apply to onnx output (canonical keys)") }
+        } else if opset != nil || foldBatchnorm {
+            throw ValidationError("--opset and --fold-batchnorm apply to onnx output only")
         }
         if let schemaVersion, SchemaVersion(schemaVersion) == nil {
             throw ValidationError("--schema-version must look like 1.0, not \"\(schemaVersion)\"")
@@ -115,7 +138,8 @@ struct Convert: ParsableCommand {
             schemaVersion: schemaVersion.flatMap(SchemaVersion.init) ?? .current)
         try reportingErrors(options, exitCode: ExitStatus.forWriting) {
             let notes = try CheckpointExporter.write(
-                checkpoint, to: output, format: outputFormat, layout: layout, options: writeOptions)
+                checkpoint, to: output, format: outputFormat, layout: layout, options: writeOptions,
+                onnx: ONNXExportOptions(opset: opset ?? ONNXExportOptions.defaultOpset, foldBatchNorm: foldBatchnorm))
             for note in notes { printNote(note) }
         }
         print("wrote \(output) (\(outputFormat.rawValue))")

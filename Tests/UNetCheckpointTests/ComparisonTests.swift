@@ -46,7 +46,8 @@ struct ComparisonTests {
         #expect(difference([0, 0], [1, 0]).cosine == nil)
         let values: [Float] = [3, 4]
         let widened = TensorDifference(
-            key: "t", a: Tensor(shape: [2], values: values), b: Tensor(shape: [2], values: values).converted(to: .float16))
+            key: "t", a: Tensor(shape: [2], values: values),
+            b: Tensor(shape: [2], values: values).converted(to: .float16))
         #expect(widened.cosine == 1 && widened.valuesIdentical && widened.dtypeDiffers)
     }
 

@@ -24,7 +24,9 @@ struct ComparisonFixtureTests {
         #expect(pairs.contains { !$0.metadata.isEmpty })
     }
 
-    @Test("the tensors, counters and metadata that differ, with the generator's statistics", arguments: DiffManifest.allPairs)
+    @Test(
+        "the tensors, counters and metadata that differ, with the generator's statistics",
+        arguments: DiffManifest.allPairs)
     func knownDifferences(_ pair: DiffManifest.Pair) throws {
         let comparison = try compare(pair.a, pair.b)
         #expect(!comparison.equal)

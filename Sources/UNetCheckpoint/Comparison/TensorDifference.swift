@@ -1,6 +1,6 @@
 /// How two tensors of one shape differ, element by element, computed in double precision after
 /// widening both to float64 (docs/cli.md `diff` defines every number).
-public struct TensorDifference: Codable, Hashable, Sendable {
+public struct TensorDifference: Encodable, Hashable, Sendable {
     public let key: String
     public let shape: [Int]
     public let dtypeA: DType
@@ -81,20 +81,6 @@ public struct TensorDifference: Codable, Hashable, Sendable {
         case key, shape, elements, changed, cosine
         case dtypeA = "dtype_a", dtypeB = "dtype_b", maxAbs = "max_abs", maxRel = "max_rel"
         case nonFinite = "non_finite", changedFraction = "changed_fraction"
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        key = try c.decode(String.self, forKey: .key)
-        shape = try c.decode([Int].self, forKey: .shape)
-        dtypeA = try c.decode(DType.self, forKey: .dtypeA)
-        dtypeB = try c.decode(DType.self, forKey: .dtypeB)
-        elements = try c.decode(Int.self, forKey: .elements)
-        changed = try c.decode(Int.self, forKey: .changed)
-        maxAbs = try c.decode(Double.self, forKey: .maxAbs)
-        maxRel = try c.decodeIfPresent(Double.self, forKey: .maxRel)
-        cosine = try c.decodeIfPresent(Double.self, forKey: .cosine)
-        nonFinite = try c.decode(Int.self, forKey: .nonFinite)
     }
 
     /// Every field is written, `null` where a number is undefined.

@@ -22,20 +22,7 @@ public struct Checkpoint: Sendable {
             throw CheckpointError(.invalidArgument, file: nil, "invalid architecture", problems: error.problems)
         }
         let specs = architecture.tensorSpecs()
-        var problems: [String] = []
-        for spec in specs {
-            guard let tensor = tensors[spec.key] else {
-                problems.append("missing tensor \(spec.key) \(spec.shape)")
-                continue
-            }
-            if tensor.shape != spec.shape {
-                problems.append("tensor \(spec.key) has shape \(tensor.shape), the architecture needs \(spec.shape)")
-            }
-        }
-        let expected = Set(specs.map(\.key))
-        for key in tensors.keys.sorted() where !expected.contains(key) {
-            problems.append("tensor \(key) is not part of this architecture")
-        }
+        var problems = Self.problems(of: tensors.mapValues(\.shape), specs: specs)
         let norms = Set(specs.filter { $0.key.hasSuffix(".running_mean") }.map(\.layer))
         for layer in normCounters.keys.sorted() where !norms.contains(layer) {
             problems.append("num_batches_tracked given for \(layer), which is not a batch norm layer")
@@ -52,6 +39,25 @@ public struct Checkpoint: Sendable {
         self.metadata = metadata
         self.normCounters = normCounters
         self.probe = probe
+    }
+
+    /// How tensors of these shapes (by key) fall short of the specs: missing, misshapen or extra.
+    static func problems(of shapes: [String: [Int]], specs: [TensorSpec]) -> [String] {
+        var problems: [String] = []
+        for spec in specs {
+            guard let shape = shapes[spec.key] else {
+                problems.append("missing tensor \(spec.key) \(spec.shape)")
+                continue
+            }
+            if shape != spec.shape {
+                problems.append("tensor \(spec.key) has shape \(shape), the architecture needs \(spec.shape)")
+            }
+        }
+        let expected = Set(specs.map(\.key))
+        for key in shapes.keys.sorted() where !expected.contains(key) {
+            problems.append("tensor \(key) is not part of this architecture")
+        }
+        return problems
     }
 
     /// The tensors in canonical order with their specs.

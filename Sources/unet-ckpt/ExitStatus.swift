@@ -6,6 +6,8 @@ import UNetFormats
 /// The documented exit codes (README, `unet-ckpt --help`).
 enum ExitStatus {
     static let verificationFailed = ExitCode(1)
+    /// `diff`: the two checkpoints differ (as diff(1)).
+    static let differ = ExitCode(1)
     static let unreadableInput = ExitCode(2)
     static let writeFailed = ExitCode(3)
 

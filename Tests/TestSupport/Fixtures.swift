@@ -170,3 +170,57 @@ public func copyFlippingByte(from source: String, to destination: String, at off
     data[offset] ^= 0xFF
     try data.write(to: URL(fileURLWithPath: destination))
 }
+
+/// `fixtures/diff/manifest.json`: checkpoint pairs whose differences the generator knows.
+public struct DiffManifest: Decodable {
+    /// What the generator computed (float64, numpy) for one tensor that differs.
+    public struct Statistics: Decodable, Sendable {
+        public let maxAbs: Double
+        public let maxRel: Double?
+        public let cosine: Double?
+        public let changed: Int
+        public let elements: Int
+        enum CodingKeys: String, CodingKey {
+            case cosine, changed, elements
+            case maxAbs = "max_abs", maxRel = "max_rel"
+        }
+    }
+
+    public struct Pair: Decodable, Sendable, CustomStringConvertible {
+        public let name: String
+        public let a: String
+        public let b: String
+        /// Canonical key → statistics, for every tensor whose values differ.
+        public let changed: [String: Statistics]
+        public let onlyInA: [String]
+        public let onlyInB: [String]
+        /// Norm layer → [A's, B's] num_batches_tracked, where they differ.
+        public let numBatchesTracked: [String: [Int64]]
+        /// Metadata fields (dotted paths) that differ.
+        public let metadata: [String]
+        public var description: String { name }
+        enum CodingKeys: String, CodingKey {
+            case name, a, b, changed, metadata
+            case onlyInA = "only_in_a", onlyInB = "only_in_b", numBatchesTracked = "num_batches_tracked"
+        }
+    }
+
+    public let base: String
+    public let pairs: [Pair]
+
+    public static func load() throws -> DiffManifest {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("diff/manifest.json")))
+        return try JSONDecoder().decode(DiffManifest.self, from: data)
+    }
+
+    public static func pair(_ name: String) throws -> Pair {
+        guard let pair = try load().pairs.first(where: { $0.name == name }) else {
+            throw CocoaError(.fileReadCorruptFile)
+        }
+        return pair
+    }
+
+    /// Every pair, for parameterised tests (empty when the manifest cannot be read, which the
+    /// manifest test reports).
+    public static var allPairs: [Pair] { (try? load().pairs) ?? [] }
+}

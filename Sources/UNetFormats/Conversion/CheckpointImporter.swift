@@ -21,16 +21,10 @@ public enum CheckpointImporter {
         -> ImportedCheckpoint
     {
         let format = try format ?? CheckpointFormat.detect(path)
-        var source: SourceTensors
-        switch format {
-        case .unetH5:
+        guard var source = try foreignTensors(path, format: format) else {
             let checkpoint = try CheckpointFile(path: path).read()
             return ImportedCheckpoint(
                 checkpoint: checkpoint, format: format, layout: CanonicalLayout.name, notes: [])
-        case .pytorch: source = try PyTorchReader.read(path)
-        case .safetensors: source = try Safetensors.read(path)
-        case .kerasH5, .kerasWeights, .keras: source = try KerasReader.read(path, format: format)
-        case .onnx: throw CheckpointFormat.exportOnly(path)
         }
         var notes = source.skipped.map { "skipped \($0)" }
         let plan = try KeyPlan.make(for: &source, mapping: mapping, file: path, notes: &notes)
@@ -38,6 +32,52 @@ public enum CheckpointImporter {
         checkpoint.metadata = try metadata(
             from: source, format: format, layout: plan.layout, path: path, base: checkpoint.metadata)
         return ImportedCheckpoint(checkpoint: checkpoint, format: format, layout: plan.layout, notes: notes)
+    }
+
+    /// Reads any supported file as canonical-keyed tensors for a comparison, without requiring
+    /// them to make a whole architecture: a file with a tensor removed or added (an edited state
+    /// dict) is read too. The keys are mapped through the layout most of them follow; keys it
+    /// does not map, and what the architecture (carried by the file, or inferred when the
+    /// tensors allow it) misses or does not have, become ``CheckpointContents/notes``.
+    ///
+    /// unet-ckpt files are opened as ``CheckpointFile`` (their tensors read on demand); they
+    /// must be valid.
+    /// - Returns: the contents and the layout recognised.
+    public static func readContents(_ path: String, format: CheckpointFormat? = nil, mapping: MappingFile? = nil)
+        throws -> (contents: CheckpointContents, format: CheckpointFormat, layout: String)
+    {
+        let format = try format ?? CheckpointFormat.detect(path)
+        guard var source = try foreignTensors(path, format: format) else {
+            return (CheckpointContents(try CheckpointFile(path: path)), format, CanonicalLayout.name)
+        }
+        var notes = source.skipped.map { "skipped \($0)" }
+        let plan = try KeyPlan.make(for: &source, mapping: mapping, file: path, notes: &notes, lenient: true)
+        notes += plan.unmapped.map { "\($0) is not part of the \(plan.layout) layout (compared under its own key)" }
+        var tensors = plan.canonicalTensors(from: source)
+        for key in plan.unmapped { tensors[key] = tensors[key] ?? source.tensor(key) }
+        var architecture: UNetArchitecture?
+        do {
+            architecture = try plan.architecture(for: tensors, file: path)
+        } catch {
+            notes.append(error.message)
+        }
+        let metadata = try metadata(
+            from: source, format: format, layout: plan.layout, path: path, base: CheckpointMetadata())
+        let contents = CheckpointContents(
+            tensors: tensors, architecture: architecture, metadata: metadata,
+            normCounters: plan.normCounters(from: source), notes: notes)
+        return (contents, format, plan.layout)
+    }
+
+    /// The tensors of a foreign file under its own keys; nil for a unet-ckpt file.
+    private static func foreignTensors(_ path: String, format: CheckpointFormat) throws -> SourceTensors? {
+        switch format {
+        case .unetH5: nil
+        case .pytorch: try PyTorchReader.read(path)
+        case .safetensors: try Safetensors.read(path)
+        case .kerasH5, .kerasWeights, .keras: try KerasReader.read(path, format: format)
+        case .onnx: throw CheckpointFormat.exportOnly(path)
+        }
     }
 
     /// Metadata carried by the source (mask values, our own metadata in exports) and provenance.

@@ -16,9 +16,14 @@ struct KeyPlan {
     let kerasKernels: Bool
     /// The whole architecture, when the file carries it (safetensors exported by unet-ckpt).
     let architecture: UNetArchitecture?
+    /// Source tensor keys the layout does not map (only a lenient plan keeps them instead of failing).
+    let unmapped: [String]
 
+    /// - Parameter lenient: recognise the layout from most keys rather than its marker keys,
+    ///   and list the keys it does not map instead of refusing them.
     static func make(
-        for source: inout SourceTensors, mapping: MappingFile?, file: String, notes: inout [String]
+        for source: inout SourceTensors, mapping: MappingFile?, file: String, notes: inout [String],
+        lenient: Bool = false
     ) throws(FormatError) -> KeyPlan {
         let prefix = "module."
         if !source.tensors.isEmpty, source.tensors.allSatisfy({ $0.key.hasPrefix(prefix) }) {
@@ -51,7 +56,9 @@ struct KeyPlan {
             rename = { keras.renames[$0] }
             known = keras.known
             kerasKernels = true
-        } else if let layout = knownLayouts.first(where: { $0.recognizes(keySet) }) {
+        } else if let layout = knownLayouts.first(where: { $0.recognizes(keySet) })
+            ?? (lenient ? bestLayout(for: keySet) : nil)
+        {
             let depth = layout.depth(of: keySet)
             name = layout.name
             rename = { layout.canonicalKey(for: $0, depth: depth) }
@@ -79,7 +86,7 @@ struct KeyPlan {
             taken[target] = key
             canonical[key] = target
         }
-        guard unmapped.isEmpty else {
+        guard unmapped.isEmpty || lenient else {
             throw FormatError(
                 .unsupported, file: file,
                 "\(unmapped.count) tensor(s) are not part of the \(name) layout: "
@@ -100,24 +107,50 @@ struct KeyPlan {
         if stored != nil { known = [:] }
         return KeyPlan(
             layout: name, canonical: canonical, counters: counters, known: known, kerasKernels: kerasKernels,
-            architecture: stored)
+            architecture: stored, unmapped: unmapped)
     }
 
-    /// The canonical checkpoint: renamed tensors, the inferred architecture, counters.
-    func checkpoint(from source: SourceTensors, file: String) throws(FormatError) -> Checkpoint {
+    /// The known layout that maps the most keys, for a file whose marker keys may be missing.
+    private static func bestLayout(for keys: Set<String>) -> (any ProjectLayout.Type)? {
+        func score(_ layout: any ProjectLayout.Type) -> Int {
+            if layout == CanonicalLayout.self {
+                return keys.count { key in ["encoder.", "decoder.", "head."].contains { key.hasPrefix($0) } }
+            }
+            let depth = layout.depth(of: keys)
+            return keys.count { layout.canonicalKey(for: $0, depth: depth) != nil }
+        }
+        let best = knownLayouts.map { ($0, score($0)) }.max { $0.1 < $1.1 }
+        return best.flatMap { $0.1 > 0 ? $0.0 : nil }
+    }
+
+    /// The mapped tensors under their canonical keys (Keras kernels in canonical axis order).
+    func canonicalTensors(from source: SourceTensors) -> [String: Tensor] {
         var tensors: [String: Tensor] = [:]
         for (key, tensor) in source.tensors {
             guard let target = canonical[key] else { continue }
             tensors[target] = kerasKernels && tensor.shape.count == 4 ? tensor.permuted([3, 2, 0, 1]) : tensor
         }
-        let architecture: UNetArchitecture
-        if let stored = self.architecture {
-            architecture = stored
-        } else {
-            architecture = try ArchitectureInference.infer(shapes: tensors.mapValues(\.shape), known: known, file: file)
-        }
+        return tensors
+    }
+
+    /// The BatchNorm counters by canonical norm layer.
+    func normCounters(from source: SourceTensors) -> [String: Int64] {
         var normCounters: [String: Int64] = [:]
         for (key, value) in source.integers { if let layer = counters[key] { normCounters[layer] = value } }
+        return normCounters
+    }
+
+    /// The architecture the file carries, or the one inferred from these tensors.
+    func architecture(for tensors: [String: Tensor], file: String) throws(FormatError) -> UNetArchitecture {
+        if let stored = architecture { return stored }
+        return try ArchitectureInference.infer(shapes: tensors.mapValues(\.shape), known: known, file: file)
+    }
+
+    /// The canonical checkpoint: renamed tensors, the inferred architecture, counters.
+    func checkpoint(from source: SourceTensors, file: String) throws(FormatError) -> Checkpoint {
+        let tensors = canonicalTensors(from: source)
+        let architecture = try architecture(for: tensors, file: file)
+        let normCounters = normCounters(from: source)
         do {
             return try Checkpoint(architecture: architecture, tensors: tensors, normCounters: normCounters)
         } catch let error as CheckpointError {

@@ -20,6 +20,12 @@ protocol ProjectLayout: Sendable {
 /// The layouts recognised without a mapping file, in the order they are tried.
 let knownLayouts: [any ProjectLayout.Type] = [CanonicalLayout.self, MilesialLayout.self, MonaiBasicUNetLayout.self]
 
+/// The largest N of the keys' first components `<prefix>N` (0 when there is none): the depth of a
+/// layout that numbers its down-sampling steps from 1, told even when some of their tensors are missing.
+func deepestLevel(_ keys: Set<String>, prefix: String) -> Int {
+    keys.compactMap { $0.prefix { $0 != "." }.description.number(after: prefix) }.max() ?? 0
+}
+
 /// Helpers for parsing dotted keys.
 extension String {
     /// `"down3"` with prefix `"down"` → 3.
@@ -56,9 +62,7 @@ enum MilesialLayout: ProjectLayout {
         keys.contains("inc.double_conv.0.weight") && keys.contains("outc.conv.weight")
     }
 
-    static func depth(of keys: Set<String>) -> Int {
-        (1...).first { !keys.contains("down\($0).maxpool_conv.1.double_conv.0.weight") }! - 1
-    }
+    static func depth(of keys: Set<String>) -> Int { deepestLevel(keys, prefix: "down") }
 
     static func canonicalKey(for key: String, depth: Int) -> String? {
         let parts = key.split(separator: ".").map(String.init)
@@ -140,9 +144,7 @@ enum MonaiBasicUNetLayout: ProjectLayout {
         keys.contains("conv_0.conv_0.conv.weight") && keys.contains("final_conv.weight")
     }
 
-    static func depth(of keys: Set<String>) -> Int {
-        (1...).first { !keys.contains("down_\($0).convs.conv_0.conv.weight") }! - 1
-    }
+    static func depth(of keys: Set<String>) -> Int { deepestLevel(keys, prefix: "down_") }
 
     static func canonicalKey(for key: String, depth: Int) -> String? {
         let parts = key.split(separator: ".").map(String.init)

@@ -11,6 +11,13 @@ struct Benchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unet-ckpt-bench",
         abstract: "Measure unet-ckpt against h5py, torch and onnxruntime on the same inputs, in the same run.",
+        subcommands: [Compare.self, MeasureProcess.self], defaultSubcommand: Compare.self)
+}
+
+/// The benchmark proper: every case, ours and the peer's, and the table.
+struct Compare: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the cases and print the table (the default).",
         discussion: """
             Inputs are made at run time in a scratch folder: the paper's U-Net (31M float32 values, \
             124 MB) and milesial/Pytorch-UNet at full size saved by torch. Every case runs once \
@@ -107,10 +114,10 @@ struct Benchmark: ParsableCommand {
 
     func convert(_ inputs: Inputs, tool: String, folder: String, peers: Peers?) throws -> Report.Row {
         let fileSize = try fileBytes(inputs.milesialPath)
-        let ours = try measureProcess(
+        let ours = try MeasureProcess.measure(
             runs: runs, tool, ["convert", inputs.milesialPath, folder + "/milesial-converted.h5"])
         let peer = try peers.map {
-            try measureProcess(
+            try MeasureProcess.measure(
                 runs: runs, $0.python,
                 [$0.script, "convert-once", inputs.milesialPath, folder + "/milesial-by-torch.h5"])
         }
@@ -125,7 +132,7 @@ struct Benchmark: ParsableCommand {
     }
 
     func inspect(_ inputs: Inputs, tool: String) throws -> Report.Row {
-        let ours = try measureProcess(runs: runs, tool, ["inspect", inputs.paperPath])
+        let ours = try MeasureProcess.measure(runs: runs, tool, ["inspect", inputs.paperPath])
         return Report.Row(
             name: "inspect the 124 MB file (whole process)", peer: "—", ours: ours, peerRuns: nil,
             goal: .seconds(0.05), notes: [])

@@ -21,7 +21,9 @@ public enum CheckpointImporter {
         -> ImportedCheckpoint
     {
         let format = try format ?? CheckpointFormat.detect(path)
-        guard var source = try foreignTensors(path, format: format) else {
+        // A foreign file's provenance digest is computed while its tensors are read.
+        let digest = format == .unetH5 ? nil : PendingDigest(path: path)
+        guard var source = try foreignTensors(path, format: format), let digest else {
             let checkpoint = try CheckpointFile(path: path).read()
             return ImportedCheckpoint(
                 checkpoint: checkpoint, format: format, layout: CanonicalLayout.name, notes: [])
@@ -30,7 +32,8 @@ public enum CheckpointImporter {
         let plan = try KeyPlan.make(for: &source, mapping: mapping, file: path, notes: &notes)
         var checkpoint = try plan.checkpoint(from: source, file: path)
         checkpoint.metadata = try metadata(
-            from: source, format: format, layout: plan.layout, path: path, base: checkpoint.metadata)
+            from: source, format: format, layout: plan.layout, path: path, base: checkpoint.metadata,
+            digest: digest.value)
         return ImportedCheckpoint(checkpoint: checkpoint, format: format, layout: plan.layout, notes: notes)
     }
 
@@ -62,7 +65,8 @@ public enum CheckpointImporter {
             notes.append(error.message)
         }
         let metadata = try metadata(
-            from: source, format: format, layout: plan.layout, path: path, base: CheckpointMetadata())
+            from: source, format: format, layout: plan.layout, path: path, base: CheckpointMetadata(),
+            digest: { () throws(FormatError) in try FileDigest.sha256(path) })
         let contents = CheckpointContents(
             tensors: tensors, architecture: architecture, metadata: metadata,
             normCounters: plan.normCounters(from: source), notes: notes)
@@ -82,7 +86,8 @@ public enum CheckpointImporter {
 
     /// Metadata carried by the source (mask values, our own metadata in exports) and provenance.
     private static func metadata(
-        from source: SourceTensors, format: CheckpointFormat, layout: String, path: String, base: CheckpointMetadata
+        from source: SourceTensors, format: CheckpointFormat, layout: String, path: String, base: CheckpointMetadata,
+        digest: () throws(FormatError) -> String
     ) throws(FormatError) -> CheckpointMetadata {
         var metadata = base
         var extras = source.extras
@@ -103,7 +108,7 @@ public enum CheckpointImporter {
         if metadata.source == nil || format != .unetH5 && metadata.source?.sha256 == nil {
             metadata.source = CheckpointMetadata.Source(
                 format: format.rawValue, layout: layout, fileName: URL(fileURLWithPath: path).lastPathComponent,
-                sha256: try FileDigest.sha256(path))
+                sha256: try digest())
         }
         return metadata
     }

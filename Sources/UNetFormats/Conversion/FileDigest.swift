@@ -15,3 +15,28 @@ enum FileDigest {
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 }
+
+/// A file's SHA-256 computed on another thread while the caller reads the same file (a 124 MB
+/// checkpoint takes about 60 ms to hash, as long as it takes to read).
+final class PendingDigest: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var result: Result<String, FormatError>?
+
+    init(path: String) {
+        DispatchQueue.global().async {
+            do throws(FormatError) {
+                self.result = .success(try FileDigest.sha256(path))
+            } catch {
+                self.result = .failure(error)
+            }
+            self.done.signal()
+        }
+    }
+
+    /// Waits for the digest.
+    func value() throws(FormatError) -> String {
+        done.wait()
+        done.signal()
+        return try result!.get()
+    }
+}

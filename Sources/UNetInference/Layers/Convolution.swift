@@ -175,6 +175,15 @@ enum Activation: Sendable {
         }
     }
 
+    @inline(__always)
+    func apply(_ values: SIMD4<Float>) -> SIMD4<Float> {
+        switch self {
+        case .relu: return values.replacing(with: 0, where: values .< 0)
+        case .leakyReLU(let slope): return values.replacing(with: values * slope, where: values .< 0)
+        case .sigmoid: return SIMD4(apply(values[0]), apply(values[1]), apply(values[2]), apply(values[3]))
+        }
+    }
+
     func apply(_ values: UnsafeMutableBufferPointer<Float>) {
         switch self {
         case .relu: for i in values.indices { values[i] = max(values[i], 0) }

@@ -2,13 +2,19 @@
 #   make demo   build in release, inspect and verify the shipped example checkpoint
 #   make test   run the test suite
 #   make figures  redraw docs/images/paper-unet.svg and .png (installs librsvg2-bin for rsvg-convert if missing)
-# Both install the Debian packages the project needs when they are missing (as root, or with sudo).
+#   make bench  the benchmark against h5py, torch and onnxruntime (docs/performance.md)
+# All install the Debian packages the project needs when they are missing (as root, or with sudo).
 
 SYSTEM_PACKAGES := libhdf5-dev zlib1g-dev libdeflate-dev libopenblas-dev libpng-dev libtiff-dev pkg-config hdf5-tools python3-venv
 EXAMPLE := fixtures/examples/paper-small.h5
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test setup build lint clean figures
+# The peers' Python (torch, h5py, onnxruntime: several GB), made once outside the repository.
+BENCH_VENV ?= $(HOME)/.cache/unet-ckpt/bench-venv
+BENCH_PYTHON ?= $(BENCH_VENV)/bin/python
+BENCH_ARGS ?=
+
+.PHONY: demo test setup build lint clean figures bench
 
 setup:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
@@ -19,8 +25,10 @@ setup:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# Swift's runtime and Foundation linked statically: a process starts in about 14 ms instead of
+# 20 (every command runs as two processes, docs/robustness.md).
 build: setup
-	swift build -c release
+	swift build -c release --static-swift-stdlib
 
 demo: build
 	.build/release/unet-ckpt inspect $(EXAMPLE)
@@ -41,3 +49,8 @@ lint:
 
 clean:
 	rm -rf .build
+
+bench: build
+	@[ -x "$(BENCH_PYTHON)" ] || { echo "making the peers' environment in $(BENCH_VENV) (torch is several GB)"; \
+	  python3 -m venv "$(BENCH_VENV)" && "$(BENCH_VENV)/bin/pip" install -q -r Sources/unet-ckpt-bench/requirements.txt; }
+	.build/release/unet-ckpt-bench --python "$(BENCH_PYTHON)" $(BENCH_ARGS)

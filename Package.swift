@@ -31,9 +31,8 @@ let package = Package(
         .systemLibrary(
             name: "CLibDeflate", pkgConfig: "libdeflate",
             providers: [.apt(["libdeflate-dev"])]),
-        .systemLibrary(
-            name: "COpenBLAS", pkgConfig: "openblas",
-            providers: [.apt(["libopenblas-dev"])]),
+        // OpenBLAS's entry points, loaded with dlopen by UNetInference (Debian: libopenblas0).
+        .systemLibrary(name: "COpenBLAS"),
         .systemLibrary(
             name: "CPNG", pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
@@ -89,7 +88,7 @@ let package = Package(
         .executableTarget(
             name: "unet-ckpt-bench",
             dependencies: [
-                "UNetCheckpoint", "UNetFormats", "UNetInference", "COpenBLAS",
+                "UNetCheckpoint", "UNetFormats", "UNetInference",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             exclude: ["peers.py", "requirements.txt"]),

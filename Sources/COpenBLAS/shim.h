@@ -1,4 +1,16 @@
 #ifndef UNET_CKPT_COPENBLAS_SHIM_H
 #define UNET_CKPT_COPENBLAS_SHIM_H
-#include <cblas.h>
+/* The OpenBLAS entry points the forward pass uses. UNetInference loads libopenblas with dlopen
+   on first use (BLAS.swift), so the commands that never run a network never load it, nor start
+   the threads it starts when it loads. The constants are CBLAS's standard values. */
+enum {
+    UNET_CBLAS_ROW_MAJOR = 101,
+    UNET_CBLAS_NO_TRANS = 111,
+    UNET_CBLAS_TRANS = 112
+};
+typedef void (*unet_cblas_sgemm)(int order, int transA, int transB, int m, int n, int k, float alpha,
+                                 const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                                 int ldc);
+typedef void (*unet_openblas_set_num_threads)(int threads);
+typedef int (*unet_openblas_get_num_threads)(void);
 #endif

@@ -14,8 +14,8 @@ public struct InferenceError: Error, CustomStringConvertible, Sendable {
 public struct UNetModel: Sendable {
     public let architecture: UNetArchitecture
     /// Threads a forward pass uses (default: every core). The pass splits each layer into blocks
-    /// and runs OpenBLAS single-threaded inside them, setting OpenBLAS's thread count to one for
-    /// the duration of ``predict(_:)`` and restoring it after.
+    /// and runs OpenBLAS single-threaded inside them (OpenBLAS is loaded on the first
+    /// ``predict(_:)``, with one thread).
     public var threads = Parallel.cores
 
     /// A convolution and what follows it before the next layer.
@@ -157,7 +157,8 @@ public struct UNetModel: Sendable {
     /// Runs the network on an NCHW batch.
     public func predict(_ input: FeatureMap) throws(InferenceError) -> FeatureMap {
         try validate(input.shape)
-        return BLASThreads.single { run(input) }
+        try BLAS.require()
+        return BLAS.singleThreaded { run(input) }
     }
 
     private func run(_ input: FeatureMap) -> FeatureMap {

@@ -1,5 +1,4 @@
 import ArgumentParser
-import COpenBLAS
 import Foundation
 import UNetCheckpoint
 import UNetInference
@@ -139,8 +138,8 @@ struct Compare: ParsableCommand {
     }
 
     func forward(_ inputs: Inputs, folder: String, peers: Peers?) throws -> [Report.Row] {
-        openblas_set_num_threads(Int32(threads))
-        let model = UNetModel(inputs.paper)
+        var model = UNetModel(inputs.paper)
+        model.threads = threads
         var output = FeatureMap(batch: 0, channels: 0, height: 0, width: 0)
         let ours = try measure(runs: runs) { output = try model.predict(inputs.image) }
         let operations = 2 * Self.multiplyAccumulates(inputs.paper.architecture, side: side)

@@ -13,6 +13,20 @@ struct SourceFixtureTests {
     static let sources = (Fixtures.sources("pytorch") + Fixtures.sources("safetensors") + Fixtures.sources("keras"))
         .filter { !$0.file.hasSuffix("old-format.pth") }
 
+    @Test("mapped in place (convert's way) or copied, the tensors are the same", arguments: sources)
+    func mappedImport(_ fixture: Fixtures.SourceFixture) throws {
+        let path = Fixtures.path(fixture.file)
+        let mapping = try fixture.map.map { try MappingFile(path: Fixtures.path($0)) }
+        let copied = try CheckpointImporter.read(path, mapping: mapping).checkpoint
+        let mapped = try CheckpointImporter.read(path, mapping: mapping, mapFile: true).checkpoint
+        #expect(mapped.tensors == copied.tensors)
+        #expect(mapped.metadata.source?.sha256 == copied.metadata.source?.sha256)
+        for (key, tensor) in mapped.tensors { #expect(tensor.crc32 == copied.tensors[key]?.crc32, "\(key)") }
+        // torch.save stores each storage uncompressed: tensors that own theirs are used in place.
+        let inPlace = mapped.tensors.values.filter { if case .mapped = $0.storage { true } else { false } }
+        #expect(inPlace.isEmpty == (fixture.format != "pytorch"), "\(inPlace.count) tensors in place")
+    }
+
     @Test("the fixture indexes are there")
     func indexes() {
         #expect(Self.sources.count >= 11)

@@ -169,18 +169,30 @@ public final class CheckpointFile {
 
     /// Reads the whole checkpoint, checking every checksum unless `verifyChecksums` is false.
     /// Contiguous tensors are read straight from the file into their arrays, several at a time.
-    public func read(verifyChecksums: Bool = true) throws -> Checkpoint {
-        let loaded = try readAll(verifyChecksums: verifyChecksums)
+    /// - Parameter mapped: map the file instead (``FileMapping``): contiguous tensors then use
+    ///   the file's pages in place, with no copy; the file must not be truncated or rewritten in
+    ///   place while they are in use.
+    public func read(verifyChecksums: Bool = true, mapped: Bool = false) throws -> Checkpoint {
+        let loaded = try readAll(verifyChecksums: verifyChecksums, mapping: mapped ? FileMapping(path: path) : nil)
         return try Checkpoint(
             architecture: architecture, tensors: loaded, metadata: metadata, normCounters: normCounters,
             probe: try readProbe(verifyChecksums: verifyChecksums))
     }
 
-    private func read(_ info: StoredTensor, verifyChecksum: Bool, descriptor: Int32? = nil) throws -> Tensor {
+    /// One tensor: from the mapping or with `pread` when it is contiguous, else through HDF5.
+    private func read(
+        _ info: StoredTensor, verifyChecksum: Bool, descriptor: Int32? = nil, mapping: FileMapping? = nil
+    ) throws -> Tensor {
         let tensor: Tensor
-        if let descriptor, let offset = info.fileOffset {
+        if let offset = info.fileOffset.map({ Int($0) + userBlockSize }), let mapping {
+            guard
+                let elements = MappedElements(
+                    mapping: mapping, offset: offset, dtype: info.dtype, count: info.spec.elementCount)
+            else { throw CheckpointError(.io, file: path, "cannot read tensor \(info.key): the file ends inside it") }
+            tensor = Tensor(shape: info.shape, storage: .mapped(elements))
+        } else if let offset = info.fileOffset.map({ UInt64($0) + UInt64(userBlockSize) }), let descriptor {
             tensor = try Tensor.reading(dtype: info.dtype, shape: info.shape) { buffer in
-                try readFully(descriptor, into: buffer, at: offset + UInt64(userBlockSize), key: info.key)
+                try readFully(descriptor, into: buffer, at: offset, key: info.key)
             }
         } else {
             tensor = try readData(at: info.datasetPath, dtype: info.dtype, shape: info.shape, key: info.key)
@@ -197,19 +209,21 @@ public final class CheckpointFile {
         return tensor
     }
 
-    /// Every tensor: contiguous ones with `pread` on all cores (largest first), the others through
-    /// HDF5, which is not thread-safe, one after the other.
-    private func readAll(verifyChecksums: Bool) throws -> [String: Tensor] {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+    /// Every tensor: contiguous ones on all cores (largest first), mapped or with `pread`; the
+    /// others through HDF5, which is not thread-safe, one after the other.
+    private func readAll(verifyChecksums: Bool, mapping: FileMapping?) throws -> [String: Tensor] {
+        let descriptor = mapping == nil ? open(path, O_RDONLY | O_CLOEXEC) : -1
         defer { if descriptor >= 0 { close(descriptor) } }
-        let raw = descriptor >= 0 ? tensors.indices.filter { tensors[$0].fileOffset != nil } : []
+        let direct = mapping != nil || descriptor >= 0 ? tensors.indices.filter { tensors[$0].fileOffset != nil } : []
         var results = [Result<Tensor, any Error>?](repeating: nil, count: tensors.count)
-        let order = raw.sorted { tensors[$0].byteCount > tensors[$1].byteCount }
+        let order = direct.sorted { tensors[$0].byteCount > tensors[$1].byteCount }
         results.withUnsafeMutableBufferPointer { slots in
             Parallel.forEach(order.count, threads: Parallel.cores) { position, _ in
                 let index = order[position]
                 slots[index] = Result {
-                    try read(tensors[index], verifyChecksum: verifyChecksums, descriptor: descriptor)
+                    try read(
+                        tensors[index], verifyChecksum: verifyChecksums, descriptor: descriptor >= 0 ? descriptor : nil,
+                        mapping: mapping)
                 }
             }
         }

@@ -1,13 +1,17 @@
+import Foundation
+
 /// A dense tensor of float32, float16 or bfloat16 values in C (row-major) order.
 ///
-/// 16-bit values are kept as their bit patterns, so reading and writing them is lossless and
-/// `==` compares bits.
+/// 16-bit values are kept as their bit patterns, so reading and writing them is lossless.
+/// `==` compares shape, element type and bytes, whatever the storage.
 public struct Tensor: Sendable, Equatable {
-    /// The element storage: float32 values, or 16-bit patterns.
+    /// The element storage: float32 values, 16-bit patterns, or elements lying in a mapped file.
     public enum Storage: Sendable, Equatable {
         case float32([Float])
         case float16([UInt16])
         case bfloat16([UInt16])
+        /// Elements read in place from a mapped file (``CheckpointFile/read(verifyChecksums:mapped:)``).
+        case mapped(MappedElements)
     }
 
     /// The extent, outermost first.
@@ -21,6 +25,7 @@ public struct Tensor: Sendable, Equatable {
         case .float32(let values): precondition(values.count == count, "\(values.count) values for shape \(shape)")
         case .float16(let bits), .bfloat16(let bits):
             precondition(bits.count == count, "\(bits.count) values for shape \(shape)")
+        case .mapped(let elements): precondition(elements.count == count, "\(elements.count) values for shape \(shape)")
         }
         self.shape = shape
         self.storage = storage
@@ -34,6 +39,26 @@ public struct Tensor: Sendable, Equatable {
         case .float32: .float32
         case .float16: .float16
         case .bfloat16: .bfloat16
+        case .mapped(let elements): elements.dtype
+        }
+    }
+
+    public static func == (a: Tensor, b: Tensor) -> Bool {
+        a.shape == b.shape && a.dtype == b.dtype
+            && a.withUnsafeBytes { x in
+                b.withUnsafeBytes { y in
+                    x.count == y.count && (x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0)
+                }
+            }
+    }
+
+    /// The same tensor with its elements in an array of its own (mapped storage copied out).
+    public func materialized() -> Tensor {
+        guard case .mapped(let elements) = storage else { return self }
+        switch elements.dtype {
+        case .float32: return Tensor(shape: shape, storage: .float32(elements.copied(as: Float.self)))
+        case .float16: return Tensor(shape: shape, storage: .float16(elements.copied(as: UInt16.self)))
+        case .bfloat16: return Tensor(shape: shape, storage: .bfloat16(elements.copied(as: UInt16.self)))
         }
     }
 
@@ -49,6 +74,7 @@ public struct Tensor: Sendable, Equatable {
         case .float32(let values): return values
         case .float16(let bits): return bits.map(FloatConversion.float32(fromHalf:))
         case .bfloat16(let bits): return bits.map(FloatConversion.float32(fromBFloat16:))
+        case .mapped: return materialized().floatValues()
         }
     }
 
@@ -68,11 +94,15 @@ public struct Tensor: Sendable, Equatable {
         switch storage {
         case .float32(let values): return try values.withUnsafeBytes(body)
         case .float16(let bits), .bfloat16(let bits): return try bits.withUnsafeBytes(body)
+        case .mapped(let elements): return try body(elements.bytes)
         }
     }
 
     /// The CRC-32 of the stored bytes (docs/format.md §5).
-    public var crc32: UInt32 { withUnsafeBytes { CRC32.checksum($0) } }
+    public var crc32: UInt32 {
+        if case .mapped(let elements) = storage, let known = elements.checkedCRC32 { return known }
+        return withUnsafeBytes { CRC32.checksum($0) }
+    }
 
     /// Reads a tensor of `dtype` and `shape` by letting `fill` write its bytes exactly once.
     public static func reading(

@@ -17,14 +17,17 @@ public enum CheckpointImporter {
     /// - Parameters:
     ///   - format: the input format, when it must not be detected.
     ///   - mapping: a mapping file for keys no known layout describes.
-    public static func read(_ path: String, format: CheckpointFormat? = nil, mapping: MappingFile? = nil) throws
-        -> ImportedCheckpoint
-    {
+    ///   - mapFile: map the file and use its pages in place where tensors lie contiguous and
+    ///     uncompressed (unet-ckpt HDF5, PyTorch zip), instead of copies; the file must then stay
+    ///     unmodified while the checkpoint is in use (``FileMapping``).
+    public static func read(
+        _ path: String, format: CheckpointFormat? = nil, mapping: MappingFile? = nil, mapFile: Bool = false
+    ) throws -> ImportedCheckpoint {
         let format = try format ?? CheckpointFormat.detect(path)
         // A foreign file's provenance digest is computed while its tensors are read.
         let digest = format == .unetH5 ? nil : PendingDigest(path: path)
-        guard var source = try foreignTensors(path, format: format), let digest else {
-            let checkpoint = try CheckpointFile(path: path).read()
+        guard var source = try foreignTensors(path, format: format, mapFile: mapFile), let digest else {
+            let checkpoint = try CheckpointFile(path: path).read(mapped: mapFile)
             return ImportedCheckpoint(
                 checkpoint: checkpoint, format: format, layout: CanonicalLayout.name, notes: [])
         }
@@ -74,10 +77,12 @@ public enum CheckpointImporter {
     }
 
     /// The tensors of a foreign file under its own keys; nil for a unet-ckpt file.
-    private static func foreignTensors(_ path: String, format: CheckpointFormat) throws -> SourceTensors? {
+    private static func foreignTensors(_ path: String, format: CheckpointFormat, mapFile: Bool = false) throws
+        -> SourceTensors?
+    {
         switch format {
         case .unetH5: nil
-        case .pytorch: try PyTorchReader.read(path)
+        case .pytorch: try PyTorchReader.read(path, mapFile: mapFile)
         case .safetensors: try Safetensors.read(path)
         case .kerasH5, .kerasWeights, .keras: try KerasReader.read(path, format: format)
         case .onnx: throw CheckpointFormat.exportOnly(path)

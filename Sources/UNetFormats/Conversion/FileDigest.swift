@@ -1,9 +1,14 @@
 import Crypto
 import Foundation
+import UNetCheckpoint
 
 /// SHA-256 of a whole file, read in 4 MiB pieces.
 enum FileDigest {
     static func sha256(_ path: String) throws(FormatError) -> String {
+        // Mapped, the pages are hashed where they lie; a file that cannot be mapped is read.
+        if let mapping = try? FileMapping(path: path) {
+            return hex(SHA256.hash(data: mapping.bytes(at: 0, count: mapping.size)!))
+        }
         let file = try InputFile(path: path)
         var hasher = SHA256()
         var offset = 0
@@ -12,8 +17,10 @@ enum FileDigest {
             hasher.update(data: try file.read(at: offset, count: count))
             offset += count
         }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return hex(hasher.finalize())
     }
+
+    private static func hex(_ digest: SHA256.Digest) -> String { digest.map { String(format: "%02x", $0) }.joined() }
 }
 
 /// A file's SHA-256 computed on another thread while the caller reads the same file (a 124 MB

@@ -179,6 +179,7 @@ extension Tensor {
         case .float32(let values): return Tensor(shape: newShape, storage: .float32(gather(values)))
         case .float16(let bits): return Tensor(shape: newShape, storage: .float16(gather(bits)))
         case .bfloat16(let bits): return Tensor(shape: newShape, storage: .bfloat16(gather(bits)))
+        case .mapped: return materialized().permuted(axes)
         }
     }
 }

@@ -7,8 +7,11 @@ enum PyTorchReader {
     /// Keys under which training scripts commonly nest the model's state dict.
     static let wrapperKeys = ["state_dict", "model_state_dict", "model", "net", "network", "weights", "params"]
 
-    static func read(_ path: String) throws(FormatError) -> SourceTensors {
+    /// - Parameter mapFile: let float tensors that own a whole stored entry use the file's pages in
+    ///   place (``FileMapping``) instead of copies.
+    static func read(_ path: String, mapFile: Bool = false) throws(FormatError) -> SourceTensors {
         let archive = try ZipReader(path: path)
+        let mapping = mapFile ? try? FileMapping(path: path) : nil
         guard let picklePath = archive.entryNames.first(where: { $0 == "data.pkl" || $0.hasSuffix("/data.pkl") }) else {
             throw FormatError(.malformed, file: path, "a zip without data.pkl is not a PyTorch checkpoint")
         }
@@ -37,7 +40,11 @@ enum PyTorchReader {
                     result.integers.append((key, values[0]))
                 } else if let dtype = DType(reference.storage.dtype) {
                     result.tensors.append(
-                        (key, try tensor(reference, dtype: dtype, archive: archive, prefix: prefix, key: key)))
+                        (
+                            key,
+                            try tensor(
+                                reference, dtype: dtype, archive: archive, prefix: prefix, key: key, mapping: mapping)
+                        ))
                 } else {
                     result.skipped.append("\(key): a \(reference.storage.dtype.rawValue) tensor is not a weight")
                 }
@@ -78,8 +85,17 @@ enum PyTorchReader {
     }
 
     private static func tensor(
-        _ reference: TensorReference, dtype: DType, archive: ZipReader, prefix: String, key: String
+        _ reference: TensorReference, dtype: DType, archive: ZipReader, prefix: String, key: String,
+        mapping: FileMapping?
     ) throws(FormatError) -> Tensor {
+        let storage = reference.storage
+        if let mapping, isContiguous(reference), reference.offset == 0,
+            elementCount(reference.shape) == storage.elementCount, storage.dtype.size == dtype.size,
+            let elements = try archive.mapped(prefix + "data/" + storage.key, dtype: dtype, in: mapping),
+            elements.count == storage.elementCount
+        {
+            return Tensor(shape: reference.shape, storage: .mapped(elements))
+        }
         switch dtype {
         case .float32:
             let values: [Float] = try gather(reference, from: archive, prefix: prefix, key: key)
@@ -131,6 +147,17 @@ enum PyTorchReader {
             return Array(source[reference.offset..<(reference.offset + count)])
         }
         return stridedCopy(source, offset: reference.offset, shape: reference.shape, strides: reference.strides)
+    }
+
+    /// The product of the sizes, or nil when one is negative or the product overflows.
+    private static func elementCount(_ shape: [Int]) -> Int? {
+        var count = 1
+        for size in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: size)
+            guard size >= 0, !overflow else { return nil }
+            count = product
+        }
+        return count
     }
 
     private static func isContiguous(_ reference: TensorReference) -> Bool {

@@ -80,21 +80,49 @@ final class ZipReader {
         entryNames = names
     }
 
+    /// An entry and where its data starts, after checking its local header and extent.
+    private func locate(_ name: String) throws(FormatError) -> (entry: Entry, dataOffset: Int) {
+        guard let entry = entries[name] else {
+            throw FormatError(.malformed, file: path, "the zip has no entry \(name)")
+        }
+        let header = try file.read(at: entry.headerOffset, count: 30)
+        guard header.le32(0) == 0x0403_4B50 else {
+            throw FormatError(
+                .malformed, file: path, "zip entry \(name.prefix(80)): no local header where the directory says")
+        }
+        let dataOffset = entry.headerOffset + 30 + Int(header.le16(26)) + Int(header.le16(28))
+        guard dataOffset <= file.size, entry.compressedSize <= file.size - dataOffset else {
+            throw FormatError(
+                .malformed, file: path,
+                "zip entry \(name.prefix(80)): its data runs past the end of the file (truncated?)")
+        }
+        return (entry, dataOffset)
+    }
+
+    /// A stored (uncompressed) entry's elements where they lie in `mapping`, the archive's file
+    /// mapped, after checking its CRC-32; nil when the entry is compressed or does not hold whole
+    /// elements.
+    func mapped(_ name: String, dtype: DType, in mapping: FileMapping) throws(FormatError) -> MappedElements? {
+        let (entry, dataOffset) = try locate(name)
+        guard entry.method == 0, entry.compressedSize == entry.uncompressedSize,
+            entry.uncompressedSize % dtype.size == 0,
+            let elements = MappedElements(
+                mapping: mapping, offset: dataOffset, dtype: dtype, count: entry.uncompressedSize / dtype.size,
+                checkedCRC32: entry.crc)
+        else { return nil }
+        guard CRC32.checksum(elements.bytes) == entry.crc else {
+            throw FormatError(.malformed, file: path, "zip entry \(name.prefix(80)): its CRC-32 does not match")
+        }
+        return elements
+    }
+
     /// Reads one entry completely into a buffer of `T` (its size must be a multiple of `T`'s),
     /// checking its sizes before allocating and its CRC-32 after reading.
     func read<T: BitwiseCopyable>(_ name: String, as type: T.Type = UInt8.self) throws(FormatError) -> [T] {
         func bad(_ message: String) -> FormatError {
             FormatError(.malformed, file: path, "zip entry \(name.prefix(80)): \(message)")
         }
-        guard let entry = entries[name] else {
-            throw FormatError(.malformed, file: path, "the zip has no entry \(name)")
-        }
-        let header = try file.read(at: entry.headerOffset, count: 30)
-        guard header.le32(0) == 0x0403_4B50 else { throw bad("no local header where the directory says") }
-        let dataOffset = entry.headerOffset + 30 + Int(header.le16(26)) + Int(header.le16(28))
-        guard dataOffset <= file.size, entry.compressedSize <= file.size - dataOffset else {
-            throw bad("its data runs past the end of the file (truncated?)")
-        }
+        let (entry, dataOffset) = try locate(name)
         let size = entry.uncompressedSize
         guard size % MemoryLayout<T>.stride == 0 else { throw bad("\(size) bytes do not hold whole elements") }
         switch entry.method {

@@ -1,4 +1,3 @@
-import COpenBLAS
 import Foundation
 import UNetCheckpoint
 
@@ -108,9 +107,9 @@ struct Convolution: Sendable {
                             (matrix, ldb) = (UnsafePointer(unfolded), columns)
                         }
                         let out = target + row * outWidth
-                        cblas_sgemm(
-                            CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(columns),
-                            Int32(depth), 1, weights, Int32(depth), matrix, Int32(ldb), 0, out, Int32(plane))
+                        BLAS.multiply(
+                            m: outChannels, n: columns, k: depth, weights, lda: depth, matrix, ldb: ldb, into: out,
+                            ldc: plane)
                         for channel in 0..<outChannels {
                             let values = UnsafeMutableBufferPointer(start: out + channel * plane, count: columns)
                             let b = bias[channel]

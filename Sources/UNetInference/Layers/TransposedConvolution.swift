@@ -1,4 +1,3 @@
-import COpenBLAS
 import UNetCheckpoint
 
 /// A k×k transposed convolution with stride k (k = 2 in U-Nets): every input pixel becomes a
@@ -34,10 +33,9 @@ struct TransposedConvolution: Sendable {
                         Parallel.forEach(chunks, threads: threads) { index, _ in
                             let first = index * chunk
                             let columns = min(chunk, pixels - first)
-                            cblas_sgemm(
-                                CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows), Int32(columns),
-                                Int32(inChannels), 1, weights, Int32(rows), source + first, Int32(pixels), 0,
-                                target + first, Int32(pixels))
+                            BLAS.multiply(
+                                transposeA: true, m: rows, n: columns, k: inChannels, weights, lda: rows,
+                                source + first, ldb: pixels, into: target + first, ldc: pixels)
                         }
                     }
                 }

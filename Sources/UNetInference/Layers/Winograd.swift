@@ -1,4 +1,3 @@
-import COpenBLAS
 import UNetCheckpoint
 
 /// A 3×3, stride-1 convolution by Winograd's minimal filtering F(2×2, 3×3) (Lavin and Gray, "Fast
@@ -92,11 +91,10 @@ struct WinogradKernel: Sendable {
                         let products = inputTiles + 16 * inChannels * blockTiles
                         transformInput(input, geometry: geometry, firstTile: first, count: count, into: inputTiles)
                         for position in 0..<16 {
-                            cblas_sgemm(
-                                CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(count),
-                                Int32(inChannels), 1, kernel + position * outChannels * inChannels,
-                                Int32(inChannels), inputTiles + position * inChannels * count, Int32(count), 0,
-                                products + position * outChannels * count, Int32(count))
+                            BLAS.multiply(
+                                m: outChannels, n: count, k: inChannels, kernel + position * outChannels * inChannels,
+                                lda: inChannels, inputTiles + position * inChannels * count, ldb: count,
+                                into: products + position * outChannels * count, ldc: count)
                         }
                         transformOutput(
                             products, geometry: geometry, firstTile: first, count: count, bias: bias,

@@ -105,8 +105,10 @@ struct Convert: ParsableCommand {
         var imported: ImportedCheckpoint!
         try reportingErrors(options) {
             let mapping = try map.map { try MappingFile(path: $0) }
+            // Mapped: tensors go from the source's pages to the output with no copy in between
+            // (the output is a new file renamed into place, so the source's pages stay valid).
             imported = try CheckpointImporter.read(
-                input, format: from.flatMap(CheckpointFormat.init(rawValue:)), mapping: mapping)
+                input, format: from.flatMap(CheckpointFormat.init(rawValue:)), mapping: mapping, mapFile: true)
         }
         var checkpoint = imported.checkpoint
         for note in imported.notes { printNote(note) }

@@ -51,8 +51,18 @@ extension Checkpoint {
         try root.setAttribute("schema_version", string: options.schemaVersion.description)
         try root.setAttribute("architecture", string: try CanonicalJSON.string(architecture))
         try root.setAttribute("metadata", string: try CanonicalJSON.string(metadata))
-        for (spec, tensor) in orderedTensors {
-            try Self.writeTensor(tensor, at: spec.datasetPath, layout: spec.layout, in: root, storage: options.storage)
+        // Checksums on every core first; HDF5 (not thread-safe) then writes one tensor at a time.
+        let ordered = orderedTensors
+        var checksums = [UInt32](repeating: 0, count: ordered.count)
+        checksums.withUnsafeMutableBufferPointer { slots in
+            Parallel.forEach(ordered.count, threads: Parallel.cores) { index, _ in
+                slots[index] = ordered[index].tensor.crc32
+            }
+        }
+        for ((spec, tensor), checksum) in zip(ordered, checksums) {
+            try Self.writeTensor(
+                tensor, at: spec.datasetPath, layout: spec.layout, in: root, storage: options.storage,
+                checksum: checksum)
         }
         for (layer, count) in normCounters {
             let group = try root.group(String(TensorSpec.datasetPath(forKey: layer).dropFirst()))
@@ -68,7 +78,8 @@ extension Checkpoint {
     }
 
     private static func writeTensor(
-        _ tensor: Tensor, at path: String, layout: TensorLayout?, in root: HDF5Group, storage: WriteOptions.Storage
+        _ tensor: Tensor, at path: String, layout: TensorLayout?, in root: HDF5Group, storage: WriteOptions.Storage,
+        checksum: UInt32? = nil
     ) throws {
         let dataset = try root.createDataset(
             String(path.dropFirst()), type: tensor.dtype.hdf5ElementType, shape: tensor.shape,
@@ -76,7 +87,7 @@ extension Checkpoint {
         try tensor.withUnsafeBytes { try dataset.write($0) }
         try dataset.setAttribute("dtype", string: tensor.dtype.rawValue)
         if let layout { try dataset.setAttribute("layout", string: layout.rawValue) }
-        try dataset.setAttribute("crc32", uint32: tensor.crc32)
+        try dataset.setAttribute("crc32", uint32: checksum ?? tensor.crc32)
     }
 
     /// Chunks of whole rows along the first axis, about 1 MiB each.

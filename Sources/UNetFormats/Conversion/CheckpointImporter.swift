@@ -24,9 +24,11 @@ public enum CheckpointImporter {
         _ path: String, format: CheckpointFormat? = nil, mapping: MappingFile? = nil, mapFile: Bool = false
     ) throws -> ImportedCheckpoint {
         let format = try format ?? CheckpointFormat.detect(path)
-        // A foreign file's provenance digest is computed while its tensors are read.
-        let digest = format == .unetH5 ? nil : PendingDigest(path: path)
-        guard var source = try foreignTensors(path, format: format, mapFile: mapFile), let digest else {
+        // A foreign file's provenance digest is computed while its tensors are read, from the
+        // same mapping when there is one (a second mapping would count its pages twice in RSS).
+        let fileMapping = mapFile && format == .pytorch ? try? FileMapping(path: path) : nil
+        let digest = format == .unetH5 ? nil : PendingDigest(path: path, mapping: fileMapping)
+        guard var source = try foreignTensors(path, format: format, mapping: fileMapping), let digest else {
             let checkpoint = try CheckpointFile(path: path).read(mapped: mapFile)
             return ImportedCheckpoint(
                 checkpoint: checkpoint, format: format, layout: CanonicalLayout.name, notes: [])
@@ -77,12 +79,12 @@ public enum CheckpointImporter {
     }
 
     /// The tensors of a foreign file under its own keys; nil for a unet-ckpt file.
-    private static func foreignTensors(_ path: String, format: CheckpointFormat, mapFile: Bool = false) throws
+    private static func foreignTensors(_ path: String, format: CheckpointFormat, mapping: FileMapping? = nil) throws
         -> SourceTensors?
     {
         switch format {
         case .unetH5: nil
-        case .pytorch: try PyTorchReader.read(path, mapFile: mapFile)
+        case .pytorch: try PyTorchReader.read(path, mapping: mapping)
         case .safetensors: try Safetensors.read(path)
         case .kerasH5, .kerasWeights, .keras: try KerasReader.read(path, format: format)
         case .onnx: throw CheckpointFormat.exportOnly(path)

@@ -4,11 +4,9 @@ import UNetCheckpoint
 
 /// SHA-256 of a whole file, read in 4 MiB pieces.
 enum FileDigest {
-    static func sha256(_ path: String) throws(FormatError) -> String {
-        // Mapped, the pages are hashed where they lie; a file that cannot be mapped is read.
-        if let mapping = try? FileMapping(path: path) {
-            return hex(SHA256.hash(data: mapping.bytes(at: 0, count: mapping.size)!))
-        }
+    /// - Parameter mapping: the file already mapped (its pages are then hashed where they lie).
+    static func sha256(_ path: String, mapping: FileMapping? = nil) throws(FormatError) -> String {
+        if let mapping { return hex(SHA256.hash(data: mapping.bytes(at: 0, count: mapping.size)!)) }
         let file = try InputFile(path: path)
         var hasher = SHA256()
         var offset = 0
@@ -29,10 +27,10 @@ final class PendingDigest: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     private var result: Result<String, FormatError>?
 
-    init(path: String) {
+    init(path: String, mapping: FileMapping?) {
         DispatchQueue.global().async {
             do throws(FormatError) {
-                self.result = .success(try FileDigest.sha256(path))
+                self.result = .success(try FileDigest.sha256(path, mapping: mapping))
             } catch {
                 self.result = .failure(error)
             }

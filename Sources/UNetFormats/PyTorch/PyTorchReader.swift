@@ -7,11 +7,10 @@ enum PyTorchReader {
     /// Keys under which training scripts commonly nest the model's state dict.
     static let wrapperKeys = ["state_dict", "model_state_dict", "model", "net", "network", "weights", "params"]
 
-    /// - Parameter mapFile: let float tensors that own a whole stored entry use the file's pages in
-    ///   place (``FileMapping``) instead of copies.
-    static func read(_ path: String, mapFile: Bool = false) throws(FormatError) -> SourceTensors {
+    /// - Parameter mapping: the file mapped: float tensors that own a whole stored entry then use
+    ///   its pages in place instead of copies.
+    static func read(_ path: String, mapping: FileMapping? = nil) throws(FormatError) -> SourceTensors {
         let archive = try ZipReader(path: path)
-        let mapping = mapFile ? try? FileMapping(path: path) : nil
         guard let picklePath = archive.entryNames.first(where: { $0 == "data.pkl" || $0.hasSuffix("/data.pkl") }) else {
             throw FormatError(.malformed, file: path, "a zip without data.pkl is not a PyTorch checkpoint")
         }

@@ -82,7 +82,8 @@ let package = Package(
             ]),
 
         // A mutation fuzzer for every parser of untrusted input (docs/robustness.md).
-        .executableTarget(name: "unet-ckpt-fuzz", dependencies: ["UNetFormats", "UNetInference", "UNetImages"]),
+        .executableTarget(
+            name: "unet-ckpt-fuzz", dependencies: ["UNetCheckpoint", "UNetFormats", "UNetInference", "UNetImages"]),
 
         // The benchmark against h5py, torch and onnxruntime (docs/performance.md); peers.py runs them.
         .executableTarget(

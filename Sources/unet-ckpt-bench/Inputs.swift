@@ -33,7 +33,7 @@ struct Inputs {
             milesialSavedByTorch = false
         }
 
-        var generator = SeededGenerator(seed: 3)
+        var generator = SplitMix64(seed: 3)
         image = FeatureMap(
             batch: 1, channels: 1, height: side, width: side,
             values: (0..<(side * side)).map { _ in Float(generator.nextUnit()) })
@@ -44,7 +44,7 @@ struct Inputs {
     /// A checkpoint with He-uniform weights (so activations keep their scale through the
     /// network, as in a trained one), small biases and BatchNorm near identity.
     static func seeded(_ architecture: UNetArchitecture, seed: UInt64) throws -> Checkpoint {
-        var generator = SeededGenerator(seed: seed)
+        var generator = SplitMix64(seed: seed)
         var tensors: [String: Tensor] = [:]
         for spec in architecture.tensorSpecs() {
             let fanIn = spec.shape.count == 4 ? spec.shape.dropFirst().reduce(1, *) : 1
@@ -59,19 +59,4 @@ struct Inputs {
         }
         return try Checkpoint(architecture: architecture, tensors: tensors, metadata: CheckpointMetadata())
     }
-}
-
-/// SplitMix64: a small seeded generator, so every run makes the same inputs.
-struct SeededGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// A value in [0, 1).
-    mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1p-53 }
 }

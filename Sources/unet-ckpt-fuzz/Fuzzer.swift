@@ -1,4 +1,5 @@
 import Foundation
+import UNetCheckpoint
 @_spi(Fuzzing) import UNetFormats
 import UNetImages
 import UNetInference
@@ -128,19 +129,8 @@ struct Fuzzer {
     }
 }
 
-/// SplitMix64, for reproducible runs.
-struct Random {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { n <= 0 ? 0 : Int(next() % UInt64(n)) }
-}
+/// The seeded generator of every run.
+typealias Random = SplitMix64
 
 /// Byte-level mutations: flips, interesting values, inserts, deletions, truncation, duplication
 /// and splices with another seed, one to four per case.

@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
+import UNetCheckpoint
 
 /// The command line never dies by a signal, never hangs, and never leaves a broken output.
 @Suite("Command line: crashes, hangs and kills")

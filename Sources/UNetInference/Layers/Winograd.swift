@@ -113,22 +113,18 @@ struct WinogradKernel: Sendable {
         let stride = inChannels * count
         for channel in 0..<inChannels {
             let plane = input + channel * g.height * g.width
-            var tileY = firstTile / g.tilesX, tileX = firstTile % g.tilesX
+            var tile = TileCursor(first: firstTile, columns: g.tilesX)
             var k = 0
             while k < count {
-                let top = 2 * tileY - g.padTop, left = 2 * tileX - g.padLeft
+                let top = 2 * tile.y - g.padTop, left = 2 * tile.x - g.padLeft
                 // Four tiles of one row inside the plane: transformed side by side, one per lane.
-                if k + 4 <= count && tileX + 4 <= g.tilesX && top >= 0 && left >= 0 && top + 4 <= g.height
+                if k + 4 <= count && tile.x + 4 <= g.tilesX && top >= 0 && left >= 0 && top + 4 <= g.height
                     && left + 10 <= g.width
                 {
                     Self.transformFourTiles(
                         plane + top * g.width + left, width: g.width, into: tiles + channel * count + k, stride)
                     k += 4
-                    tileX += 4
-                    if tileX == g.tilesX {
-                        tileX = 0
-                        tileY += 1
-                    }
+                    tile.advance(by: 4)
                     continue
                 }
                 let d0: SIMD4<Float>, d1: SIMD4<Float>, d2: SIMD4<Float>, d3: SIMD4<Float>
@@ -152,11 +148,7 @@ struct WinogradKernel: Sendable {
                 Self.storeTransformed(d2 - d1, target + 8 * stride, stride)
                 Self.storeTransformed(d1 - d3, target + 12 * stride, stride)
                 k += 1
-                tileX += 1
-                if tileX == g.tilesX {
-                    tileX = 0
-                    tileY += 1
-                }
+                tile.advance(by: 1)
             }
         }
     }
@@ -223,22 +215,18 @@ struct WinogradKernel: Sendable {
         for channel in 0..<outChannels {
             let plane = output + channel * g.outHeight * g.outWidth
             let b = bias[channel]
-            var tileY = firstTile / g.tilesX, tileX = firstTile % g.tilesX
+            var tile = TileCursor(first: firstTile, columns: g.tilesX)
             var k = 0
             while k < count {
                 let source = products + channel * count + k
-                if k + 4 <= count && tileX + 4 <= g.tilesX && 2 * tileX + 8 <= g.outWidth
-                    && 2 * tileY + 2 <= g.outHeight
+                if k + 4 <= count && tile.x + 4 <= g.tilesX && 2 * tile.x + 8 <= g.outWidth
+                    && 2 * tile.y + 2 <= g.outHeight
                 {
                     Self.outputFourTiles(
                         source, stride, bias: b, activation: activation,
-                        into: plane + 2 * tileY * g.outWidth + 2 * tileX, width: g.outWidth)
+                        into: plane + 2 * tile.y * g.outWidth + 2 * tile.x, width: g.outWidth)
                     k += 4
-                    tileX += 4
-                    if tileX == g.tilesX {
-                        tileX = 0
-                        tileY += 1
-                    }
+                    tile.advance(by: 4)
                     continue
                 }
                 let m0 = Self.loadStrided(source, stride), m1 = Self.loadStrided(source + 4 * stride, stride)
@@ -253,7 +241,7 @@ struct WinogradKernel: Sendable {
                     y10 = activation.apply(y10)
                     y11 = activation.apply(y11)
                 }
-                let y = 2 * tileY, x = 2 * tileX
+                let y = 2 * tile.y, x = 2 * tile.x
                 let line = plane + y * g.outWidth + x
                 line[0] = y00
                 if x + 1 < g.outWidth { line[1] = y01 }
@@ -262,11 +250,7 @@ struct WinogradKernel: Sendable {
                     if x + 1 < g.outWidth { line[g.outWidth + 1] = y11 }
                 }
                 k += 1
-                tileX += 1
-                if tileX == g.tilesX {
-                    tileX = 0
-                    tileY += 1
-                }
+                tile.advance(by: 1)
             }
         }
     }
@@ -303,5 +287,24 @@ struct WinogradKernel: Sendable {
     @inline(__always)
     private static func loadStrided(_ source: UnsafePointer<Float>, _ stride: Int) -> SIMD4<Float> {
         SIMD4(source[0], source[stride], source[2 * stride], source[3 * stride])
+    }
+}
+
+/// Where a block's walk over the tiles is, in row-major tile order.
+private struct TileCursor {
+    var y: Int, x: Int
+    let columns: Int
+
+    init(first: Int, columns: Int) {
+        (y, x, self.columns) = (first / columns, first % columns, columns)
+    }
+
+    /// Moves `count` tiles on within the row (at most to its end), then to the next row's start.
+    mutating func advance(by count: Int) {
+        x += count
+        if x == columns {
+            x = 0
+            y += 1
+        }
     }
 }

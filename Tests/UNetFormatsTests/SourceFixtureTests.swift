@@ -27,6 +27,25 @@ struct SourceFixtureTests {
         #expect(inPlace.isEmpty == (fixture.format != "pytorch"), "\(inPlace.count) tensors in place")
     }
 
+    @Test("a digest left pending is recorded by every writer, late or first")
+    func pendingProvenance() throws {
+        let path = Fixtures.path("pytorch/milesial-tiny.pth")
+        let complete = try CheckpointImporter.read(path)
+        let deferred = try CheckpointImporter.read(path, mapFile: true, digestLater: true)
+        let expected = try #require(complete.checkpoint.metadata.source?.sha256)
+        #expect(deferred.checkpoint.metadata.source?.sha256 == nil)
+        let pending = try #require(deferred.pendingProvenance)
+        let directory = try TemporaryDirectory()
+        for (name, format) in [("late.h5", CheckpointFormat.unetH5), ("first.safetensors", .safetensors)] {
+            let output = directory.file(name)
+            try CheckpointExporter.write(
+                deferred.checkpoint, to: output, format: format, options: WriteOptions(completeMetadata: pending))
+            let back = try CheckpointImporter.read(output).checkpoint
+            #expect(back.metadata.source?.sha256 == expected, "\(name)")
+            #expect(back.tensors == complete.checkpoint.tensors)
+        }
+    }
+
     @Test("the fixture indexes are there")
     func indexes() {
         #expect(Self.sources.count >= 11)

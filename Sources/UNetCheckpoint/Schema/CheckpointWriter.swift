@@ -16,11 +16,35 @@ public struct WriteOptions: Sendable {
     public var schemaVersion: SchemaVersion
     /// Recorded as `metadata.writer.written_at`; nil records no time (for reproducible files).
     public var writtenAt: Date?
+    /// Fills in metadata still being computed when writing starts (such as the SHA-256 of a
+    /// conversion's source, ``MetadataCompletion``); unet-ckpt files call it after the tensors are
+    /// written, so the two overlap; other formats call it first.
+    public var completeMetadata: MetadataCompletion?
 
-    public init(storage: Storage = .contiguous, schemaVersion: SchemaVersion = .current, writtenAt: Date? = Date()) {
+    public init(
+        storage: Storage = .contiguous, schemaVersion: SchemaVersion = .current, writtenAt: Date? = Date(),
+        completeMetadata: MetadataCompletion? = nil
+    ) {
         self.storage = storage
         self.schemaVersion = schemaVersion
         self.writtenAt = writtenAt
+        self.completeMetadata = completeMetadata
+    }
+}
+
+/// Metadata finished late: called with the checkpoint's metadata to fill in what was pending.
+public struct MetadataCompletion: Sendable {
+    private let complete: @Sendable (inout CheckpointMetadata) throws -> Void
+
+    public init(_ complete: @escaping @Sendable (inout CheckpointMetadata) throws -> Void) {
+        self.complete = complete
+    }
+
+    /// `metadata` with the pending fields filled in.
+    public func callAsFunction(_ metadata: CheckpointMetadata) throws -> CheckpointMetadata {
+        var metadata = metadata
+        try complete(&metadata)
+        return metadata
     }
 }
 
@@ -43,14 +67,9 @@ extension Checkpoint {
     }
 
     private func writeContents(into root: HDF5Group, options: WriteOptions) throws {
-        var metadata = self.metadata
-        metadata.writer = CheckpointMetadata.Writer(
-            tool: UNetCheckpointLibrary.formatName, version: UNetCheckpointLibrary.version,
-            writtenAt: options.writtenAt.map { ISO8601DateFormatter().string(from: $0) })
         try root.setAttribute("format", string: UNetCheckpointLibrary.formatName)
         try root.setAttribute("schema_version", string: options.schemaVersion.description)
         try root.setAttribute("architecture", string: try CanonicalJSON.string(architecture))
-        try root.setAttribute("metadata", string: try CanonicalJSON.string(metadata))
         // Checksums on every core first; HDF5 (not thread-safe) then writes one tensor at a time.
         let ordered = orderedTensors
         var checksums = [UInt32](repeating: 0, count: ordered.count)
@@ -68,6 +87,12 @@ extension Checkpoint {
             let group = try root.group(String(TensorSpec.datasetPath(forKey: layer).dropFirst()))
             try group.setAttribute("num_batches_tracked", int64: count)
         }
+        // The metadata last: what was still being computed while the tensors were written.
+        var metadata = try options.completeMetadata?(self.metadata) ?? self.metadata
+        metadata.writer = CheckpointMetadata.Writer(
+            tool: UNetCheckpointLibrary.formatName, version: UNetCheckpointLibrary.version,
+            writtenAt: options.writtenAt.map { ISO8601DateFormatter().string(from: $0) })
+        try root.setAttribute("metadata", string: try CanonicalJSON.string(metadata))
         if let probe {
             let group = try root.createGroup("probe")
             try group.setAttribute("rtol", double: probe.relativeTolerance)

@@ -25,6 +25,13 @@ public enum CheckpointExporter {
         _ checkpoint: Checkpoint, to path: String, format: CheckpointFormat, layout: String? = nil,
         options: WriteOptions = WriteOptions(), onnx: ONNXExportOptions = ONNXExportOptions()
     ) throws -> [String] {
+        // Only unet-ckpt's writer can take metadata late; the others need it complete first.
+        var checkpoint = checkpoint
+        var options = options
+        if format != .unetH5, let complete = options.completeMetadata {
+            checkpoint.metadata = try complete(checkpoint.metadata)
+            options.completeMetadata = nil
+        }
         if format == .onnx {
             guard layout == nil else {
                 throw FormatError(

@@ -9,6 +9,9 @@ public struct ImportedCheckpoint: Sendable {
     public let layout: String
     /// Things worth telling the user: skipped entries, a stripped `module.` prefix.
     public let notes: [String]
+    /// With `digestLater`, what fills in the source's SHA-256 once it is computed (pass it on
+    /// as ``WriteOptions/completeMetadata``); nil when nothing is pending.
+    public var pendingProvenance: MetadataCompletion? = nil
 }
 
 /// Reads any supported file into a canonical ``Checkpoint``: the format is recognised from the
@@ -20,8 +23,12 @@ public enum CheckpointImporter {
     ///   - mapFile: map the file and use its pages in place where tensors lie contiguous and
     ///     uncompressed (unet-ckpt HDF5, PyTorch zip), instead of copies; the file must then stay
     ///     unmodified while the checkpoint is in use (``FileMapping``).
+    ///   - digestLater: return before the source's SHA-256 (provenance) is computed: the
+    ///     checkpoint's `metadata.source.sha256` is then nil and ``ImportedCheckpoint/pendingProvenance``
+    ///     fills it in, so a writer can write the tensors meanwhile.
     public static func read(
-        _ path: String, format: CheckpointFormat? = nil, mapping: MappingFile? = nil, mapFile: Bool = false
+        _ path: String, format: CheckpointFormat? = nil, mapping: MappingFile? = nil, mapFile: Bool = false,
+        digestLater: Bool = false
     ) throws -> ImportedCheckpoint {
         let format = try format ?? CheckpointFormat.detect(path)
         // A foreign file's provenance digest is computed while its tensors are read, from the
@@ -36,10 +43,16 @@ public enum CheckpointImporter {
         var notes = source.skipped.map { "skipped \($0)" }
         let plan = try KeyPlan.make(for: &source, mapping: mapping, file: path, notes: &notes)
         var checkpoint = try plan.checkpoint(from: source, file: path)
+        var pending: MetadataCompletion?
         checkpoint.metadata = try metadata(
             from: source, format: format, layout: plan.layout, path: path, base: checkpoint.metadata,
-            digest: digest.value)
-        return ImportedCheckpoint(checkpoint: checkpoint, format: format, layout: plan.layout, notes: notes)
+            digest: { () throws(FormatError) in
+                guard digestLater else { return try digest.value() }
+                pending = MetadataCompletion { metadata in metadata.source?.sha256 = try digest.value() }
+                return nil
+            })
+        return ImportedCheckpoint(
+            checkpoint: checkpoint, format: format, layout: plan.layout, notes: notes, pendingProvenance: pending)
     }
 
     /// Reads any supported file as canonical-keyed tensors for a comparison, without requiring
@@ -94,7 +107,7 @@ public enum CheckpointImporter {
     /// Metadata carried by the source (mask values, our own metadata in exports) and provenance.
     private static func metadata(
         from source: SourceTensors, format: CheckpointFormat, layout: String, path: String, base: CheckpointMetadata,
-        digest: () throws(FormatError) -> String
+        digest: () throws(FormatError) -> String?
     ) throws(FormatError) -> CheckpointMetadata {
         var metadata = base
         var extras = source.extras

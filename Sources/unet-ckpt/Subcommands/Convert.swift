@@ -108,7 +108,8 @@ struct Convert: ParsableCommand {
             // Mapped: tensors go from the source's pages to the output with no copy in between
             // (the output is a new file renamed into place, so the source's pages stay valid).
             imported = try CheckpointImporter.read(
-                input, format: from.flatMap(CheckpointFormat.init(rawValue:)), mapping: mapping, mapFile: true)
+                input, format: from.flatMap(CheckpointFormat.init(rawValue:)), mapping: mapping, mapFile: true,
+                digestLater: true)
         }
         var checkpoint = imported.checkpoint
         for note in imported.notes { printNote(note) }
@@ -135,9 +136,11 @@ struct Convert: ParsableCommand {
                 throw ExitStatus.unreadableInput
             }
         }
+        // The source's digest, still being computed, is recorded once the tensors are written.
         let writeOptions = WriteOptions(
             storage: compress ? .compressed(level: gzipLevel) : .contiguous,
-            schemaVersion: schemaVersion.flatMap(SchemaVersion.init) ?? .current)
+            schemaVersion: schemaVersion.flatMap(SchemaVersion.init) ?? .current,
+            completeMetadata: imported.pendingProvenance)
         try reportingErrors(options, exitCode: ExitStatus.forWriting) {
             let notes = try CheckpointExporter.write(
                 checkpoint, to: output, format: outputFormat, layout: layout, options: writeOptions,

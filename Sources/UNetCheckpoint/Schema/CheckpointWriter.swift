@@ -70,19 +70,34 @@ extension Checkpoint {
         try root.setAttribute("format", string: UNetCheckpointLibrary.formatName)
         try root.setAttribute("schema_version", string: options.schemaVersion.description)
         try root.setAttribute("architecture", string: try CanonicalJSON.string(architecture))
-        // Checksums on every core first; HDF5 (not thread-safe) then writes one tensor at a time.
+        // HDF5 (not thread-safe) writes one tensor at a time, which keeps one core busy copying
+        // into the page cache; the checksums are computed on the others meanwhile and recorded
+        // once both are done.
         let ordered = orderedTensors
-        var checksums = [UInt32](repeating: 0, count: ordered.count)
-        checksums.withUnsafeMutableBufferPointer { slots in
-            Parallel.forEach(ordered.count, threads: Parallel.cores) { index, _ in
-                slots[index] = ordered[index].tensor.crc32
+        let checksums = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: ordered.count)
+        defer { checksums.deallocate() }
+        let computed = DispatchGroup()
+        let shared = UncheckedSendable((ordered, checksums))
+        DispatchQueue.global().async(group: computed) {
+            let (ordered, checksums) = shared.value
+            Parallel.forEach(ordered.count, threads: max(1, Parallel.cores - 1)) { index, _ in
+                checksums[index] = ordered[index].tensor.crc32
             }
         }
-        for ((spec, tensor), checksum) in zip(ordered, checksums) {
-            try Self.writeTensor(
-                tensor, at: spec.datasetPath, layout: spec.layout, in: root, storage: options.storage,
-                checksum: checksum)
+        var datasets: [HDF5Dataset] = []
+        do {
+            for (spec, tensor) in ordered {
+                datasets.append(
+                    try Self.writeTensor(
+                        tensor, at: spec.datasetPath, layout: spec.layout, in: root, storage: options.storage))
+            }
+        } catch {
+            computed.wait()
+            throw error
         }
+        computed.wait()
+        for (dataset, checksum) in zip(datasets, checksums) { try dataset.setAttribute("crc32", uint32: checksum) }
+        datasets.removeAll()
         for (layer, count) in normCounters {
             let group = try root.group(String(TensorSpec.datasetPath(forKey: layer).dropFirst()))
             try group.setAttribute("num_batches_tracked", int64: count)
@@ -97,22 +112,26 @@ extension Checkpoint {
             let group = try root.createGroup("probe")
             try group.setAttribute("rtol", double: probe.relativeTolerance)
             try group.setAttribute("atol", double: probe.absoluteTolerance)
-            try Self.writeTensor(probe.input, at: "/probe/input", layout: nil, in: root, storage: options.storage)
-            try Self.writeTensor(probe.output, at: "/probe/output", layout: nil, in: root, storage: options.storage)
+            for (tensor, path) in [(probe.input, "/probe/input"), (probe.output, "/probe/output")] {
+                try Self.writeTensor(tensor, at: path, layout: nil, in: root, storage: options.storage)
+                    .setAttribute("crc32", uint32: tensor.crc32)
+            }
         }
     }
 
+    /// Writes a tensor's dataset and its `dtype` and `layout` attributes; its `crc32` is the
+    /// caller's to set on the returned dataset.
+    @discardableResult
     private static func writeTensor(
-        _ tensor: Tensor, at path: String, layout: TensorLayout?, in root: HDF5Group, storage: WriteOptions.Storage,
-        checksum: UInt32? = nil
-    ) throws {
+        _ tensor: Tensor, at path: String, layout: TensorLayout?, in root: HDF5Group, storage: WriteOptions.Storage
+    ) throws -> HDF5Dataset {
         let dataset = try root.createDataset(
             String(path.dropFirst()), type: tensor.dtype.hdf5ElementType, shape: tensor.shape,
             storage: hdf5Storage(for: tensor, storage))
         try tensor.withUnsafeBytes { try dataset.write($0) }
         try dataset.setAttribute("dtype", string: tensor.dtype.rawValue)
         if let layout { try dataset.setAttribute("layout", string: layout.rawValue) }
-        try dataset.setAttribute("crc32", uint32: checksum ?? tensor.crc32)
+        return dataset
     }
 
     /// Chunks of whole rows along the first axis, about 1 MiB each.

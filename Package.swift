@@ -31,6 +31,8 @@ let package = Package(
         .systemLibrary(
             name: "CLibDeflate", pkgConfig: "libdeflate",
             providers: [.apt(["libdeflate-dev"])]),
+        // Linux's sync_file_range, for writes that reach the disk sooner (no library to link).
+        .systemLibrary(name: "CFileSync"),
         // OpenBLAS's entry points, loaded with dlopen by UNetInference (Debian: libopenblas0).
         .systemLibrary(name: "COpenBLAS"),
         .systemLibrary(
@@ -48,7 +50,7 @@ let package = Package(
         .target(name: "HDF5", dependencies: ["CHDF5"]),
 
         // The checkpoint library: architecture, tensors, schema, validation, migrations.
-        .target(name: "UNetCheckpoint", dependencies: ["HDF5", "CLibDeflate"]),
+        .target(name: "UNetCheckpoint", dependencies: ["HDF5", "CLibDeflate", "CFileSync"]),
 
         // ONNX export: the whole network as an ONNX graph with the weights as initializers, written
         // with SwiftProtobuf over the subset of onnx.proto in onnx-subset.proto (docs/onnx.md).

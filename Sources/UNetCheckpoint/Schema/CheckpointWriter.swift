@@ -60,13 +60,15 @@ extension Checkpoint {
         }
         try AtomicWrite.replace(path) { temporary in
             try withHDF5Errors(file: path, "cannot write the checkpoint") {
-                try HDF5File.create(temporary) { root in try writeContents(into: root, options: options) }
+                try HDF5File.create(temporary) { root in
+                    try writeContents(into: root, options: options, writeback: EarlyWriteback(path: temporary))
+                }
             }
         }
         return losses
     }
 
-    private func writeContents(into root: HDF5Group, options: WriteOptions) throws {
+    private func writeContents(into root: HDF5Group, options: WriteOptions, writeback: EarlyWriteback) throws {
         try root.setAttribute("format", string: UNetCheckpointLibrary.formatName)
         try root.setAttribute("schema_version", string: options.schemaVersion.description)
         try root.setAttribute("architecture", string: try CanonicalJSON.string(architecture))
@@ -90,6 +92,7 @@ extension Checkpoint {
                 datasets.append(
                     try Self.writeTensor(
                         tensor, at: spec.datasetPath, layout: spec.layout, in: root, storage: options.storage))
+                writeback.wrote(tensor.byteCount)
             }
         } catch {
             computed.wait()

@@ -184,15 +184,19 @@ public final class CheckpointFile {
         _ info: StoredTensor, verifyChecksum: Bool, descriptor: Int32? = nil, mapping: FileMapping? = nil
     ) throws -> Tensor {
         let tensor: Tensor
-        if let offset = info.fileOffset.map({ Int($0) + userBlockSize }), let mapping {
+        let offset = info.fileOffset.map { Int($0) + userBlockSize }
+        func unreadable(_ reason: String) -> CheckpointError {
+            CheckpointError(.io, file: path, "cannot read tensor \(info.key): \(reason)")
+        }
+        if let offset, let mapping {
             guard
                 let elements = MappedElements(
                     mapping: mapping, offset: offset, dtype: info.dtype, count: info.spec.elementCount)
-            else { throw CheckpointError(.io, file: path, "cannot read tensor \(info.key): the file ends inside it") }
+            else { throw unreadable("the file ends inside it") }
             tensor = Tensor(shape: info.shape, storage: .mapped(elements))
-        } else if let offset = info.fileOffset.map({ UInt64($0) + UInt64(userBlockSize) }), let descriptor {
+        } else if let offset, let descriptor {
             tensor = try Tensor.reading(dtype: info.dtype, shape: info.shape) { buffer in
-                try readFully(descriptor, into: buffer, at: offset, key: info.key)
+                if let reason = PositionedRead.fill(buffer, from: descriptor, at: offset) { throw unreadable(reason) }
             }
         } else {
             tensor = try readData(at: info.datasetPath, dtype: info.dtype, shape: info.shape, key: info.key)
@@ -212,18 +216,17 @@ public final class CheckpointFile {
     /// Every tensor: contiguous ones on all cores (largest first), mapped or with `pread`; the
     /// others through HDF5, which is not thread-safe, one after the other.
     private func readAll(verifyChecksums: Bool, mapping: FileMapping?) throws -> [String: Tensor] {
-        let descriptor = mapping == nil ? open(path, O_RDONLY | O_CLOEXEC) : -1
-        defer { if descriptor >= 0 { close(descriptor) } }
-        let direct = mapping != nil || descriptor >= 0 ? tensors.indices.filter { tensors[$0].fileOffset != nil } : []
+        let opened = mapping == nil ? open(path, O_RDONLY | O_CLOEXEC) : -1
+        defer { if opened >= 0 { close(opened) } }
+        let descriptor = opened >= 0 ? opened : nil
+        let direct = mapping != nil || descriptor != nil ? tensors.indices.filter { tensors[$0].fileOffset != nil } : []
         var results = [Result<Tensor, any Error>?](repeating: nil, count: tensors.count)
         let order = direct.sorted { tensors[$0].byteCount > tensors[$1].byteCount }
         results.withUnsafeMutableBufferPointer { slots in
             Parallel.forEach(order.count, threads: Parallel.cores) { position, _ in
                 let index = order[position]
                 slots[index] = Result {
-                    try read(
-                        tensors[index], verifyChecksum: verifyChecksums, descriptor: descriptor >= 0 ? descriptor : nil,
-                        mapping: mapping)
+                    try read(tensors[index], verifyChecksum: verifyChecksums, descriptor: descriptor, mapping: mapping)
                 }
             }
         }
@@ -232,24 +235,6 @@ public final class CheckpointFile {
             loaded[info.key] = try results[index]?.get() ?? read(info, verifyChecksum: verifyChecksums)
         }
         return loaded
-    }
-
-    /// Reads exactly `buffer.count` bytes at `offset`, or throws naming the tensor.
-    private func readFully(
-        _ descriptor: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64, key: String
-    )
-        throws
-    {
-        var done = 0
-        while done < buffer.count {
-            let count = pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else {
-                let reason = count == 0 ? "the file ends inside it" : String(cString: strerror(errno))
-                throw CheckpointError(.io, file: path, "cannot read tensor \(key): \(reason)")
-            }
-            done += count
-        }
     }
 
     /// Reads the embedded probe, if any.

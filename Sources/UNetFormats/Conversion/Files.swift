@@ -43,16 +43,10 @@ final class InputFile {
 
     /// Fills `buffer` with the bytes at `offset`.
     func read(at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws(FormatError) {
-        let count = buffer.count
-        try checkRange(offset, count)
-        var done = 0
-        while done < count {
-            let n = pread(descriptor, buffer.baseAddress! + done, count - done, off_t(offset + done))
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            done += n
+        try checkRange(offset, buffer.count)
+        if let reason = PositionedRead.fill(buffer, from: descriptor, at: offset) {
+            throw FormatError(.io, file: path, "cannot read \(buffer.count) bytes at \(offset): \(reason)")
         }
-        guard done == count else { throw FormatError(.io, file: path, "cannot read \(count) bytes at \(offset)") }
     }
 
     private func checkRange(_ offset: Int, _ count: Int) throws(FormatError) {

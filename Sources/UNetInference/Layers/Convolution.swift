@@ -14,6 +14,7 @@ struct Convolution: Sendable {
     /// `[outChannels, inChannels × kernel × kernel]`, row-major (OIHW flattened); empty when the
     /// Winograd kernel holds the weights.
     let weight: [Float]
+    /// One per output channel (zeros when the layer has no bias).
     let bias: [Float]
     let activation: Activation?
     let winograd: WinogradKernel?
@@ -31,7 +32,7 @@ struct Convolution: Sendable {
         self.outChannels = outChannels
         self.kernel = kernel
         (self.padTop, self.padBottom, self.padLeft, self.padRight) = (padTop, padBottom, padLeft, padRight)
-        self.bias = bias
+        self.bias = bias.isEmpty ? [Float](repeating: 0, count: outChannels) : bias
         self.activation = activation
         if kernel == 3 && inChannels >= Self.winogradMinimumChannels {
             winograd = WinogradKernel(weight: weight, outChannels: outChannels, inChannels: inChannels)
@@ -87,7 +88,6 @@ struct Convolution: Sendable {
         let workers = max(1, min(threads, blocks))
         let scratchSize = direct ? 0 : depth * rowsPerBlock * outWidth
         var scratch = [Float](repeating: 0, count: workers * scratchSize)
-        let bias = bias.isEmpty ? [Float](repeating: 0, count: outChannels) : bias
         let plane = outHeight * outWidth
         scratch.withUnsafeMutableBufferPointer { scratchBuffer in
             weight.withUnsafeBufferPointer { weights in

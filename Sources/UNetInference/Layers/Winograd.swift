@@ -69,7 +69,8 @@ struct WinogradKernel: Sendable {
     }
 
     /// Convolves one sample: `input` is `[inChannels, height, width]`, `output` is
-    /// `[outChannels, outHeight, outWidth]`; bias and activation are applied on the way out.
+    /// `[outChannels, outHeight, outWidth]`; `bias` (one per output channel) and the activation are
+    /// applied on the way out.
     func convolve(
         _ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, geometry: Geometry, bias: [Float],
         activation: Activation?, threads: Int
@@ -79,7 +80,6 @@ struct WinogradKernel: Sendable {
         let workers = max(1, min(threads, blocks))
         let scratchSize = 16 * (inChannels + outChannels) * blockTiles
         var scratch = [Float](repeating: 0, count: workers * scratchSize)
-        let bias = bias.isEmpty ? [Float](repeating: 0, count: outChannels) : bias
         scratch.withUnsafeMutableBufferPointer { scratchBuffer in
             transformed.withUnsafeBufferPointer { kernel in
                 bias.withUnsafeBufferPointer { bias in

@@ -43,14 +43,13 @@ public enum CheckpointImporter {
         var notes = source.skipped.map { "skipped \($0)" }
         let plan = try KeyPlan.make(for: &source, mapping: mapping, file: path, notes: &notes)
         var checkpoint = try plan.checkpoint(from: source, file: path)
-        var pending: MetadataCompletion?
         checkpoint.metadata = try metadata(
             from: source, format: format, layout: plan.layout, path: path, base: checkpoint.metadata,
-            digest: { () throws(FormatError) in
-                guard digestLater else { return try digest.value() }
-                pending = MetadataCompletion { metadata in metadata.source?.sha256 = try digest.value() }
-                return nil
-            })
+            digest: digestLater ? nil : { () throws(FormatError) in try digest.value() })
+        // Provenance recorded here without its digest gets it once the digest is computed.
+        let pending =
+            digestLater && checkpoint.metadata.source?.sha256 == nil
+            ? MetadataCompletion { metadata in metadata.source?.sha256 = try digest.value() } : nil
         return ImportedCheckpoint(
             checkpoint: checkpoint, format: format, layout: plan.layout, notes: notes, pendingProvenance: pending)
     }
@@ -104,10 +103,11 @@ public enum CheckpointImporter {
         }
     }
 
-    /// Metadata carried by the source (mask values, our own metadata in exports) and provenance.
+    /// Metadata carried by the source (mask values, our own metadata in exports) and provenance;
+    /// without `digest`, provenance is recorded with no SHA-256 yet.
     private static func metadata(
         from source: SourceTensors, format: CheckpointFormat, layout: String, path: String, base: CheckpointMetadata,
-        digest: () throws(FormatError) -> String?
+        digest: (() throws(FormatError) -> String)?
     ) throws(FormatError) -> CheckpointMetadata {
         var metadata = base
         var extras = source.extras
@@ -128,7 +128,7 @@ public enum CheckpointImporter {
         if metadata.source == nil || format != .unetH5 && metadata.source?.sha256 == nil {
             metadata.source = CheckpointMetadata.Source(
                 format: format.rawValue, layout: layout, fileName: URL(fileURLWithPath: path).lastPathComponent,
-                sha256: try digest())
+                sha256: try digest?())
         }
         return metadata
     }

@@ -86,17 +86,14 @@ extension Checkpoint {
                 checksums[index] = ordered[index].tensor.crc32
             }
         }
+        // The worker reads `ordered` and fills `checksums` until it is done, whatever happens here.
+        defer { computed.wait() }
         var datasets: [HDF5Dataset] = []
-        do {
-            for (spec, tensor) in ordered {
-                datasets.append(
-                    try Self.writeTensor(
-                        tensor, at: spec.datasetPath, layout: spec.layout, in: root, storage: options.storage))
-                writeback.wrote(tensor.byteCount)
-            }
-        } catch {
-            computed.wait()
-            throw error
+        for (spec, tensor) in ordered {
+            datasets.append(
+                try Self.writeTensor(
+                    tensor, at: spec.datasetPath, layout: spec.layout, in: root, storage: options.storage))
+            writeback.wrote(tensor.byteCount)
         }
         computed.wait()
         for (dataset, checksum) in zip(datasets, checksums) { try dataset.setAttribute("crc32", uint32: checksum) }

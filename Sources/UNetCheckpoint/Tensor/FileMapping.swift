@@ -80,11 +80,16 @@ public struct MappedElements: Sendable, Equatable {
 
     /// Equal when the bytes are.
     public static func == (a: MappedElements, b: MappedElements) -> Bool {
-        a.dtype == b.dtype && a.count == b.count && a.bytes.elementsEqual(b.bytes)
+        a.dtype == b.dtype && sameBytes(a.bytes, b.bytes)
     }
 
     /// The elements copied into an array of `T` (alignment-safe).
     func copied<T: BitwiseCopyable>(as type: T.Type) -> [T] {
         HugePages.array(count: count) { UnsafeMutableRawBufferPointer($0).copyMemory(from: bytes) }
     }
+}
+
+/// Whether two buffers hold the same bytes.
+func sameBytes(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+    a.count == b.count && (a.isEmpty || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0)
 }

@@ -45,11 +45,7 @@ public struct Tensor: Sendable, Equatable {
 
     public static func == (a: Tensor, b: Tensor) -> Bool {
         a.shape == b.shape && a.dtype == b.dtype
-            && a.withUnsafeBytes { x in
-                b.withUnsafeBytes { y in
-                    x.count == y.count && (x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0)
-                }
-            }
+            && a.withUnsafeBytes { x in b.withUnsafeBytes { y in sameBytes(x, y) } }
     }
 
     /// The same tensor with its elements in an array of its own (mapped storage copied out).

@@ -4,13 +4,13 @@ extension Checkpoint {
     /// `(x − mean) / sqrt(var + eps) · gamma + beta` becomes `weight · s` and `(bias − mean) · s + beta`
     /// with `s = gamma / sqrt(var + eps)`, computed in float32 (a missing bias counts as zeros).
     /// The inference core and the ONNX export both fold with this, so their weights are the same bits.
-    public func batchNormFolded(convolution: String, norm: String) -> (weight: [Float], bias: [Float]) {
+    public func batchNormFolded(convolution: String, norm: String, eps: Double) -> (weight: [Float], bias: [Float]) {
         func values(_ key: String) -> [Float] { tensors[key]?.floatValues() ?? [] }
         var weight = values("\(convolution).weight")
         var bias = values("\(convolution).bias")
         let gamma = values("\(norm).weight"), beta = values("\(norm).bias")
         let mean = values("\(norm).running_mean"), variance = values("\(norm).running_var")
-        let eps = Float(architecture.norm.eps ?? 1e-5)
+        let eps = Float(eps)
         let output = gamma.count
         if bias.isEmpty { bias = [Float](repeating: 0, count: output) }
         let perChannel = weight.count / max(output, 1)

@@ -3,6 +3,8 @@
 /// needs, with the right shapes.
 public struct Checkpoint: Sendable {
     public let architecture: UNetArchitecture
+    /// The network the architecture describes: what every consumer interprets.
+    public let network: UNetNetwork
     public var metadata: CheckpointMetadata
     /// Tensors by canonical key.
     public let tensors: [String: Tensor]
@@ -16,25 +18,36 @@ public struct Checkpoint: Sendable {
         architecture: UNetArchitecture, tensors: [String: Tensor], metadata: CheckpointMetadata = CheckpointMetadata(),
         normCounters: [String: Int64] = [:], probe: Probe? = nil
     ) throws {
+        let network: UNetNetwork
         do {
-            try architecture.validate()
+            network = try architecture.network()
         } catch {
             throw CheckpointError(.invalidArgument, file: nil, "invalid architecture", problems: error.problems)
         }
-        let specs = architecture.tensorSpecs()
+        try self.init(
+            network: network, tensors: tensors, metadata: metadata, normCounters: normCounters, probe: probe)
+    }
+
+    /// Builds a checkpoint of an already built network, refusing tensors that do not fit it.
+    public init(
+        network: UNetNetwork, tensors: [String: Tensor], metadata: CheckpointMetadata = CheckpointMetadata(),
+        normCounters: [String: Int64] = [:], probe: Probe? = nil
+    ) throws {
+        let specs = network.tensorSpecs
         var problems = Self.problems(of: tensors.mapValues(\.shape), specs: specs)
         let norms = Set(specs.filter { $0.key.hasSuffix(".running_mean") }.map(\.layer))
         for layer in normCounters.keys.sorted() where !norms.contains(layer) {
             problems.append("num_batches_tracked given for \(layer), which is not a batch norm layer")
         }
         if let probe {
-            problems += probe.problems(for: architecture)
+            problems += probe.problems(for: network)
         }
         guard problems.isEmpty else {
             throw CheckpointError(
                 .invalidArgument, file: nil, "the tensors do not fit the architecture", problems: problems)
         }
-        self.architecture = architecture
+        self.architecture = network.architecture
+        self.network = network
         self.tensors = tensors
         self.metadata = metadata
         self.normCounters = normCounters
@@ -62,7 +75,7 @@ public struct Checkpoint: Sendable {
 
     /// The tensors in canonical order with their specs.
     public var orderedTensors: [(spec: TensorSpec, tensor: Tensor)] {
-        architecture.tensorSpecs().map { ($0, tensors[$0.key]!) }
+        network.tensorSpecs.map { ($0, tensors[$0.key]!) }
     }
 
     /// The same checkpoint with every tensor in `dtype` (round to nearest even when narrowing).
@@ -73,6 +86,7 @@ public struct Checkpoint: Sendable {
 
     private init(checked base: Checkpoint, tensors: [String: Tensor]) {
         architecture = base.architecture
+        network = base.network
         metadata = base.metadata
         normCounters = base.normCounters
         probe = base.probe
@@ -96,16 +110,19 @@ public struct Probe: Sendable, Equatable {
         self.absoluteTolerance = absoluteTolerance
     }
 
-    func problems(for architecture: UNetArchitecture) -> [String] {
+    func problems(for network: UNetNetwork) -> [String] {
         var problems: [String] = []
+        let rank = network.architecture.spatialDims + 2
+        let space = network.architecture.spatialDims == 3 ? "D, H, W" : "H, W"
         if input.dtype != .float32 || output.dtype != .float32 { problems.append("the probe must be float32") }
-        if input.shape.count != 4 || input.shape[1] != architecture.inChannels {
-            problems.append("probe input has shape \(input.shape), expected [N, \(architecture.inChannels), H, W]")
+        if input.shape.count != rank || input.shape[1] != network.architecture.inChannels {
+            problems.append(
+                "probe input has shape \(input.shape), expected [N, \(network.architecture.inChannels), \(space)]")
         }
-        if output.shape.count != 4 || output.shape[1] != architecture.outChannels
+        if output.shape.count != rank || output.shape[1] != network.outputChannels
             || output.shape.first != input.shape.first
         {
-            problems.append("probe output has shape \(output.shape), expected [N, \(architecture.outChannels), H, W]")
+            problems.append("probe output has shape \(output.shape), expected [N, \(network.outputChannels), \(space)]")
         }
         return problems
     }

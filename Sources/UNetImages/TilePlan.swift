@@ -21,18 +21,24 @@ public enum TilePlan: Sendable, Equatable {
 
     /// The plan for an image of `height × width`, or nil when the network has no valid input side.
     public static func automatic(
-        for architecture: UNetArchitecture, metadata: CheckpointMetadata?, height: Int, width: Int
+        for network: UNetNetwork, metadata: CheckpointMetadata?, height: Int, width: Int
     ) -> TilePlan? {
         let longer = max(height, width)
-        guard let minimum = architecture.minimumInputSide,
-            let minimumOutput = architecture.outputSide(forInputSide: minimum)
+        /// The output side of a square input of side `side`, when it is valid along both axes.
+        func outputSide(_ side: Int) -> Int? {
+            guard let size = network.outputSize(forInputSize: [side, side]), size[0] == size[1] else { return nil }
+            return size[0]
+        }
+        guard network.architecture.spatialDims == 2,
+            let minimum = (1...UNetNetwork.sideSearchLimit).first(where: { outputSide($0) != nil }),
+            let minimumOutput = outputSide(minimum)
         else { return nil }
         if minimumOutput < minimum {
             var candidate: Int
-            if let recorded = metadata?.training?.tileSize, architecture.outputSide(forInputSide: recorded) != nil {
+            if let recorded = metadata?.training?.tileSize, outputSide(recorded) != nil {
                 candidate = recorded
             } else {
-                let nearest = architecture.nearestValidInputSides(to: paperTile)
+                let nearest = network.nearestValidInputSides(to: paperTile, axis: 0)
                 switch (nearest.below, nearest.above) {
                 case (let below?, let above?): candidate = paperTile - below <= above - paperTile ? below : above
                 case (let below?, nil): candidate = below
@@ -42,18 +48,17 @@ public enum TilePlan: Sendable, Equatable {
             }
             var side = minimum
             while side < candidate {
-                if let output = architecture.outputSide(forInputSide: side), output >= longer { break }
+                if let output = outputSide(side), output >= longer { break }
                 side += 1
             }
             return .tiled(tile: min(side, candidate))
         }
-        if architecture.outputSide(forInputSide: height) != nil, architecture.outputSide(forInputSide: width) != nil,
-            height * width <= wholeImageLimit
+        if network.outputSize(forInputSize: [height, width]) != nil, height * width <= wholeImageLimit
         {
             return .whole
         }
         let wanted = min(512, 2 * longer)
-        if architecture.outputSide(forInputSide: wanted) != nil { return .tiled(tile: wanted) }
-        return architecture.nearestValidInputSides(to: wanted).above.map { .tiled(tile: $0) }
+        if outputSide(wanted) != nil { return .tiled(tile: wanted) }
+        return ((wanted + 1)...UNetNetwork.sideSearchLimit).first { outputSide($0) != nil }.map { .tiled(tile: $0) }
     }
 }

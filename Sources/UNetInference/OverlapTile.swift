@@ -24,14 +24,17 @@ public struct OverlapTile: Sendable {
     ///   - halo: for same-padding networks, the pixels discarded on each side of every tile
     ///     (default a quarter of the tile); ignored for valid-padding networks.
     public init(model: UNetModel, tile: Int, halo: Int? = nil) throws(InferenceError) {
-        let architecture = model.architecture
-        guard let output = architecture.outputSide(forInputSide: tile) else {
-            let nearest = architecture.nearestValidInputSides(to: tile)
+        let network = model.network
+        guard network.architecture.spatialDims == 2, let size = network.outputSize(forInputSize: [tile, tile]),
+            size[0] == size[1]
+        else {
+            let nearest = network.nearestValidInputSides(to: tile, axis: 0)
             let options = [nearest.below, nearest.above].compactMap { $0 }.map(String.init).joined(separator: " or ")
             throw InferenceError(message: "the tile side \(tile) is not a valid input side (nearest valid: \(options))")
         }
         self.model = model
         self.tile = tile
+        let output = size[0]
         if output < tile {
             outputTile = output
             border = (tile - output) / 2
@@ -61,7 +64,7 @@ public struct OverlapTile: Sendable {
         }
         let rows = (image.height + outputTile - 1) / outputTile
         let columns = (image.width + outputTile - 1) / outputTile
-        let classes = model.architecture.outChannels
+        let classes = model.network.outputChannels
         var canvas = FeatureMap(
             batch: image.batch, channels: classes, height: rows * outputTile, width: columns * outputTile)
         var window = FeatureMap(batch: image.batch, channels: image.channels, height: tile, width: tile)

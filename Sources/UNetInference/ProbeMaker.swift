@@ -3,13 +3,14 @@ import UNetCheckpoint
 /// Probes: a small seeded input and the network's output for it (docs/format.md §7).
 public enum ProbeMaker {
     /// The probe input side: the smallest valid side from 64 on (valid-padding networks need more).
-    public static func side(for architecture: UNetArchitecture) -> Int {
-        architecture.nearestValidInputSides(to: 63).above ?? architecture.minimumInputSide ?? 64
+    public static func side(for network: UNetNetwork) -> Int {
+        network.nearestValidInputSides(to: 63, axis: 0).above ?? network.minimumInputSide(axis: 0) ?? 64
     }
 
     /// A deterministic input in [0, 1): the same bytes on every machine.
-    public static func input(for architecture: UNetArchitecture, side: Int? = nil) -> FeatureMap {
-        let side = side ?? Self.side(for: architecture)
+    public static func input(for network: UNetNetwork, side: Int? = nil) -> FeatureMap {
+        let side = side ?? Self.side(for: network)
+        let architecture = network.architecture
         var state: UInt64 = 0x5EED_0F_0E_1A_11
         let count = architecture.inChannels * side * side
         let values = (0..<count).map { _ -> Float in
@@ -24,7 +25,7 @@ public enum ProbeMaker {
 
     /// The probe of a checkpoint: the seeded input and this forward pass's output for it.
     public static func probe(for checkpoint: Checkpoint) throws(InferenceError) -> Probe {
-        let input = Self.input(for: checkpoint.architecture)
+        let input = Self.input(for: checkpoint.network)
         let output = try UNetModel(checkpoint).predict(input)
         return Probe(
             input: Tensor(shape: input.shape, values: input.values),

@@ -7,202 +7,274 @@ public struct InferenceError: Error, CustomStringConvertible, Sendable {
     public var description: String { message }
 }
 
-/// A U-Net ready to run on the CPU: weights of a ``Checkpoint`` arranged for GEMM, BatchNorm
-/// folded into the convolutions. Any architecture the schema describes runs; output is exactly
-/// what the source framework's model gives (logits, or after the sigmoid or softmax the
-/// architecture ends with).
+/// A U-Net ready to run on the CPU: the nodes of its ``UNetNetwork`` as executable steps, with
+/// weights arranged for GEMM, BatchNorm folded into the convolution before it and ReLU-like
+/// activations fused into it. Output is exactly what the source framework's model gives (logits,
+/// or after the sigmoid or softmax the output head ends with).
 public struct UNetModel: Sendable {
-    public let architecture: UNetArchitecture
+    public let network: UNetNetwork
     /// Threads a forward pass uses (default: every core). The pass splits each layer into blocks
     /// and runs OpenBLAS single-threaded inside them (OpenBLAS is loaded on the first
     /// ``predict(_:)``, with one thread).
     public var threads = Parallel.cores
 
-    /// A convolution and what follows it before the next layer.
-    struct Block: Sendable {
-        let conv: Convolution
-        /// InstanceNorm's epsilon, scale and shift; when set, the activation runs after it.
-        let instanceNorm: (eps: Float, weight: [Float], bias: [Float])?
-        let activation: Activation?
-
-        func callAsFunction(_ input: FeatureMap, threads: Int) -> FeatureMap {
-            var output = conv(input, threads: threads)
-            if let norm = instanceNorm {
-                Resampling.instanceNorm(&output, eps: norm.eps, weight: norm.weight, bias: norm.bias)
-                if let activation {
-                    output.values.withUnsafeMutableBufferPointer { activation.apply($0) }
-                }
-            }
-            return output
-        }
+    /// One node, ready to run.
+    enum Step: Sendable {
+        case input
+        /// The input's value, unchanged (dropout, or a node folded into the one before).
+        case identity
+        case conv(Convolution)
+        case convTranspose(TransposedConvolution)
+        /// `x · scale[c] + shift[c]`: a batch norm that could not be folded.
+        case channelAffine(scale: [Float], shift: [Float])
+        case instanceNorm(eps: Float, weight: [Float], bias: [Float])
+        case activation(Activation)
+        case softmax
+        case maxPool2
+        case upsample2(bilinear: Bool, alignCorners: Bool)
+        case crop
+        case pad(replicateEnd: Bool)
+        case concat
     }
 
-    enum Upsampler: Sendable {
-        case transposed(TransposedConvolution)
-        case interpolate(bilinear: Bool, alignCorners: Bool, conv: Convolution?)
-    }
+    let steps: [Step]
+    /// For each node, the last step that reads its output (its buffer is released after it).
+    let lastUse: [Int]
 
-    let encoder: [[Block]]
-    /// By level (0 first); run from the deepest.
-    let decoder: [(up: Upsampler, blocks: [Block])]
-    let head: [Convolution]
+    public var architecture: UNetArchitecture { network.architecture }
 
-    /// Arranges a checkpoint's weights for inference (float16 and bfloat16 are widened exactly).
-    public init(_ checkpoint: Checkpoint) {
-        let architecture = checkpoint.architecture
-        self.architecture = architecture
+    /// Arranges a checkpoint's weights for inference (float16 and bfloat16 are widened exactly);
+    /// throws naming the first node kind this forward pass does not run.
+    public init(_ checkpoint: Checkpoint) throws(InferenceError) {
+        let network = checkpoint.network
+        self.network = network
+        let consumers = network.consumers
+        var steps: [Step] = []
+        var folded = Set<Int>()
         func values(_ key: String) -> [Float] { checkpoint.tensors[key]?.floatValues() ?? [] }
-        let activation: Activation =
-            architecture.activation.kind == .relu
-            ? .relu : .leakyReLU(Float(architecture.activation.negativeSlope ?? 0.01))
-        let plan = architecture.channelPlan
-        let k = architecture.conv.kernel
-        let pad = architecture.conv.padding == .same ? k / 2 : 0
+        func unsupported(_ node: UNetNetwork.Node, _ what: String) -> InferenceError {
+            InferenceError(message: "\(node.path): the CPU forward pass does not run \(what) yet")
+        }
+        /// The node that alone reads `index`'s output, if exactly one does.
+        func soleConsumer(_ index: Int) -> Int? { consumers[index].count == 1 ? consumers[index][0] : nil }
 
-        func block(_ prefix: String, index: Int, input: Int, output: Int) -> Block {
-            var weight = values("\(prefix).conv\(index).weight")
-            var bias = values("\(prefix).conv\(index).bias")
-            let norm = "\(prefix).norm\(index)"
-            var instance: (Float, [Float], [Float])?
-            switch architecture.norm.kind {
-            case .none: break
-            case .batch:
-                // Fold (x − mean) / sqrt(var + eps) · gamma + beta into the convolution.
-                (weight, bias) = checkpoint.batchNormFolded(convolution: "\(prefix).conv\(index)", norm: norm)
-            case .instance:
-                instance = (Float(architecture.norm.eps ?? 1e-5), values("\(norm).weight"), values("\(norm).bias"))
+        guard network.architecture.spatialDims == 2 else {
+            throw InferenceError(message: "the CPU forward pass runs 2-D networks only (this one is 3-D)")
+        }
+        for (index, node) in network.nodes.enumerated() {
+            if folded.contains(index) {
+                steps.append(.identity)
+                continue
             }
-            let conv = Convolution(
-                inChannels: input, outChannels: output, kernel: k, padTop: pad, padBottom: pad, padLeft: pad,
-                padRight: pad, weight: weight, bias: bias, activation: instance == nil ? activation : nil)
-            return Block(conv: conv, instanceNorm: instance, activation: activation)
-        }
-        func stack(_ prefix: String, input: Int, widths: [Int]) -> [Block] {
-            var input = input
-            return widths.enumerated().map { index, width in
-                defer { input = width }
-                return block(prefix, index: index, input: input, output: width)
-            }
-        }
-
-        encoder = architecture.encoder.enumerated().map { level, entry in
-            stack("encoder.\(level)", input: plan.encoderInputs[level], widths: entry.convs)
-        }
-        decoder = architecture.decoder.enumerated().map { level, entry in
-            let prefix = "decoder.\(level)"
-            let below = plan.decoderBelow[level]
-            let up: Upsampler
-            let upsample = architecture.upsample
-            let upActivation = upsample.activation == true ? activation : nil
-            if upsample.kind == .transposedConv {
-                up = .transposed(
-                    TransposedConvolution(
-                        inChannels: below, outChannels: entry.upChannels, kernel: upsample.kernel ?? 2,
-                        weight: values("\(prefix).up.weight"), bias: values("\(prefix).up.bias"),
-                        activation: upActivation))
-            } else {
-                let conv = upsample.convKernel.map { uk in
-                    // TensorFlow's "same" for any side: (k − 1) / 2 before, the rest after.
-                    Convolution(
-                        inChannels: below, outChannels: entry.upChannels, kernel: uk, padTop: (uk - 1) / 2,
-                        padBottom: uk - 1 - (uk - 1) / 2, padLeft: (uk - 1) / 2, padRight: uk - 1 - (uk - 1) / 2,
-                        weight: values("\(prefix).up.weight"), bias: values("\(prefix).up.bias"),
-                        activation: upActivation)
+            let inputChannels = node.inputs.first.map { network.nodes[$0].channels } ?? 0
+            switch node.operation {
+            case .input: steps.append(.input)
+            case .dropout: steps.append(.identity)
+            case .conv(let conv):
+                guard conv.stride.allSatisfy({ $0 == 1 }), conv.dilation.allSatisfy({ $0 == 1 }), conv.groups == 1,
+                    conv.kernel[0] == conv.kernel[1]
+                else { throw unsupported(node, "strided, dilated, grouped or non-square convolutions") }
+                let key = node.key!
+                var weight = values("\(key).weight")
+                var bias = values("\(key).bias")
+                var last = index
+                // Fold a batch norm that alone reads the convolution's output.
+                if let next = soleConsumer(index), case .norm(let norm) = network.nodes[next].operation,
+                    norm.kind == .batch, norm.affine, let normKey = network.nodes[next].key
+                {
+                    (weight, bias) = checkpoint.batchNormFolded(convolution: key, norm: normKey, eps: norm.eps)
+                    folded.insert(next)
+                    last = next
                 }
-                up = .interpolate(
-                    bilinear: upsample.kind == .bilinear, alignCorners: upsample.alignCorners ?? false, conv: conv)
+                // Fuse a ReLU-like activation that alone reads the result.
+                var fused: Activation?
+                if let next = soleConsumer(last), case .activation(let activation) = network.nodes[next].operation,
+                    let simple = Activation(fusable: activation)
+                {
+                    fused = simple
+                    folded.insert(next)
+                }
+                let k = conv.kernel[0]
+                let (before, after): (Int, Int)
+                switch conv.padding {
+                case .explicit(let pads):
+                    guard pads[0] == pads[1] else { throw unsupported(node, "padding that differs between axes") }
+                    (before, after) = (pads[0], pads[0])
+                case .same: (before, after) = ((k - 1) / 2, k - 1 - (k - 1) / 2)
+                }
+                steps.append(
+                    .conv(
+                        Convolution(
+                            inChannels: inputChannels, outChannels: conv.out, kernel: k, padTop: before,
+                            padBottom: after, padLeft: before, padRight: after, weight: weight, bias: bias,
+                            activation: fused)))
+            case .convTranspose(let conv):
+                guard conv.kernel == conv.stride, conv.kernel[0] == conv.kernel[1], conv.groups == 1,
+                    conv.padding == .explicit([0, 0]), conv.outputPadding.allSatisfy({ $0 == 0 })
+                else { throw unsupported(node, "transposed convolutions other than kernel = stride, square, unpadded") }
+                var fused: Activation?
+                if let next = soleConsumer(index), case .activation(let activation) = network.nodes[next].operation,
+                    let simple = Activation(fusable: activation)
+                {
+                    fused = simple
+                    folded.insert(next)
+                }
+                steps.append(
+                    .convTranspose(
+                        TransposedConvolution(
+                            inChannels: inputChannels, outChannels: conv.out, kernel: conv.kernel[0],
+                            weight: values("\(node.key!).weight"), bias: values("\(node.key!).bias"),
+                            activation: fused)))
+            case .norm(let norm):
+                let key = node.key
+                let channels = node.channels
+                let weight = norm.affine ? values("\(key!).weight") : [Float](repeating: 1, count: channels)
+                let bias = norm.affine ? values("\(key!).bias") : [Float](repeating: 0, count: channels)
+                switch norm.kind {
+                case .batch:
+                    let mean = values("\(key!).running_mean"), variance = values("\(key!).running_var")
+                    let scale = (0..<channels).map { weight[$0] / (variance[$0] + Float(norm.eps)).squareRoot() }
+                    let shift = (0..<channels).map { bias[$0] - mean[$0] * scale[$0] }
+                    steps.append(.channelAffine(scale: scale, shift: shift))
+                case .instance: steps.append(.instanceNorm(eps: Float(norm.eps), weight: weight, bias: bias))
+                case .group: throw unsupported(node, "group norm")
+                }
+            case .activation(let activation):
+                if activation.kind == .softmax {
+                    steps.append(.softmax)
+                } else if let simple = Activation(fusable: activation) ?? (activation.kind == .sigmoid ? .sigmoid : nil) {
+                    steps.append(.activation(simple))
+                } else {
+                    throw unsupported(node, "\(activation.kind.rawValue) activations")
+                }
+            case .maxPool(let pool):
+                guard pool.kernel == [2, 2], pool.stride == [2, 2], pool.padding == [0, 0], !pool.ceilMode else {
+                    throw unsupported(node, "max-pooling other than 2×2 with stride 2")
+                }
+                steps.append(.maxPool2)
+            case .interpolate(let interpolation):
+                guard interpolation.scale == [2, 2] else { throw unsupported(node, "interpolation other than ×2") }
+                steps.append(
+                    .upsample2(
+                        bilinear: interpolation.mode == .linear, alignCorners: interpolation.alignCorners ?? false))
+            case .crop: steps.append(.crop)
+            case .pad(let mode): steps.append(.pad(replicateEnd: mode == .replicateEnd))
+            case .concat:
+                guard node.inputs.count == 2 else { throw unsupported(node, "concatenations of more than two maps") }
+                steps.append(.concat)
+            case .avgPool: throw unsupported(node, "average pooling")
+            case .add: throw unsupported(node, "residual sums")
+            case .multiply: throw unsupported(node, "gates")
+            case .channelStatistic: throw unsupported(node, "channel statistics")
+            case .globalAveragePool: throw unsupported(node, "global average pooling")
             }
-            let skip = architecture.encoder[level].convs.last ?? 0
-            return (up, stack(prefix, input: skip + entry.upChannels, widths: entry.convs))
         }
-        var headLayers: [Convolution] = []
-        var input = plan.headInput
-        for (index, extra) in architecture.head.convs.enumerated() {
-            let p = extra.kernel / 2
-            headLayers.append(
-                Convolution(
-                    inChannels: input, outChannels: extra.channels, kernel: extra.kernel, padTop: p, padBottom: p,
-                    padLeft: p,
-                    padRight: p, weight: values("head.conv\(index).weight"), bias: values("head.conv\(index).bias"),
-                    activation: extra.activation ? activation : nil))
-            input = extra.channels
+        self.steps = steps
+        var lastUse = Array(network.nodes.indices)
+        for (index, node) in network.nodes.enumerated() {
+            for input in node.inputs { lastUse[input] = max(lastUse[input], index) }
         }
-        headLayers.append(
-            Convolution(
-                inChannels: input, outChannels: architecture.outChannels, kernel: 1, padTop: 0, padBottom: 0,
-                padLeft: 0,
-                padRight: 0, weight: values("head.out.weight"), bias: values("head.out.bias"), activation: nil))
-        head = headLayers
+        self.lastUse = lastUse
     }
 
     /// Checks an input's channels and size before running, naming the nearest valid sizes.
     public func validate(_ shape: [Int]) throws(InferenceError) {
-        guard shape.count == 4, shape[0] >= 1 else {
-            throw InferenceError(message: "the input must be NCHW with a batch of at least 1, not \(shape)")
+        let dims = architecture.spatialDims
+        let axes = dims == 3 ? ["depth", "height", "width"] : ["height", "width"]
+        guard shape.count == dims + 2, shape[0] >= 1 else {
+            throw InferenceError(
+                message: "the input must be \(dims == 3 ? "NCDHW" : "NCHW") with a batch of at least 1, not \(shape)")
         }
         guard shape[1] == architecture.inChannels else {
             throw InferenceError(
                 message: "the network takes \(architecture.inChannels) channels, the input has \(shape[1])")
         }
-        for (name, side) in [("height", shape[2]), ("width", shape[3])]
-        where architecture.outputSide(forInputSide: side) == nil {
-            let nearest = architecture.nearestValidInputSides(to: side)
+        for (axis, side) in shape.dropFirst(2).enumerated() where network.sides(forInputSide: side, axis: axis) == nil {
+            let nearest = network.nearestValidInputSides(to: side, axis: axis)
             let options = [nearest.below, nearest.above].compactMap { $0 }.map(String.init).joined(separator: " or ")
             throw InferenceError(
-                message: "the input \(name) \(side) is not valid for this network (nearest valid: \(options)); "
+                message: "the input \(axes[axis]) \(side) is not valid for this network (nearest valid: \(options)); "
                     + "use --tile to process images of any size")
         }
     }
 
-    /// Runs the network on an NCHW batch.
+    /// Runs the network on an NCHW batch and returns its default output.
     public func predict(_ input: FeatureMap) throws(InferenceError) -> FeatureMap {
-        try validate(input.shape)
-        try BLAS.require()
-        return BLAS.singleThreaded { run(input) }
+        try predict(input, node: network.output)
     }
 
-    private func run(_ input: FeatureMap) -> FeatureMap {
-        var x = input
-        var skips: [FeatureMap] = []
-        for (level, blocks) in encoder.enumerated() {
-            for block in blocks { x = block(x, threads: threads) }
-            if level < encoder.count - 1 {
-                skips.append(x)
-                x = Resampling.maxPool2(x)
+    /// Runs the network on an NCHW batch and returns the output of one node (such as a head's).
+    public func predict(_ input: FeatureMap, node: Int) throws(InferenceError) -> FeatureMap {
+        try validate(input.shape)
+        try BLAS.require()
+        return BLAS.singleThreaded { run(input, until: node) }
+    }
+
+    private func run(_ input: FeatureMap, until target: Int) -> FeatureMap {
+        guard target > 0 else { return input }
+        var store = [FeatureMap?](repeating: nil, count: steps.count)
+        store[0] = input
+        for index in 1...target {
+            let inputs = network.nodes[index].inputs
+            /// The first input's map, taken over (no copy) when this step is its last reader.
+            func take() -> FeatureMap {
+                let source = inputs[0]
+                defer { if lastUse[source] == index && source != target { store[source] = nil } }
+                return store[source]!
             }
-        }
-        for level in stride(from: decoder.count - 1, through: 0, by: -1) {
-            let (up, blocks) = decoder[level]
-            switch up {
-            case .transposed(let conv): x = conv(x, threads: threads)
-            case .interpolate(let bilinear, let alignCorners, let conv):
-                x = bilinear ? Resampling.bilinear2(x, alignCorners: alignCorners) : Resampling.nearest2(x)
-                if let conv { x = conv(x, threads: threads) }
-            }
-            var skip = skips[level]
-            switch architecture.skip.merge {
+            func map(_ position: Int) -> FeatureMap { store[inputs[position]]! }
+            let output: FeatureMap
+            switch steps[index] {
+            case .input: output = input
+            case .identity: output = take()
+            case .conv(let conv): output = conv(map(0), threads: threads)
+            case .convTranspose(let conv): output = conv(map(0), threads: threads)
+            case .channelAffine(let scale, let shift):
+                var x = take()
+                Resampling.channelAffine(&x, scale: scale, shift: shift)
+                output = x
+            case .instanceNorm(let eps, let weight, let bias):
+                var x = take()
+                Resampling.instanceNorm(&x, eps: eps, weight: weight, bias: bias)
+                output = x
+            case .activation(let activation):
+                var x = take()
+                x.values.withUnsafeMutableBufferPointer { activation.apply($0) }
+                output = x
+            case .softmax:
+                var x = take()
+                Resampling.softmax(&x)
+                output = x
+            case .maxPool2: output = Resampling.maxPool2(map(0))
+            case .upsample2(let bilinear, let alignCorners):
+                output = bilinear ? Resampling.bilinear2(map(0), alignCorners: alignCorners) : Resampling.nearest2(map(0))
             case .crop:
-                skip = Resampling.crop(
-                    skip, top: (skip.height - x.height) / 2, left: (skip.width - x.width) / 2, height: x.height,
-                    width: x.width)
-            case .pad:
-                x = Resampling.pad(
-                    x, height: skip.height, width: skip.width, top: (skip.height - x.height) / 2,
-                    left: (skip.width - x.width) / 2, replicate: false)
-            case .padReplicateEnd:
-                x = Resampling.pad(x, height: skip.height, width: skip.width, top: 0, left: 0, replicate: true)
+                let (x, reference) = (map(0), map(1))
+                output = Resampling.crop(
+                    x, top: (x.height - reference.height) / 2, left: (x.width - reference.width) / 2,
+                    height: reference.height, width: reference.width)
+            case .pad(let replicateEnd):
+                let (x, reference) = (map(0), map(1))
+                output = Resampling.pad(
+                    x, height: reference.height, width: reference.width,
+                    top: replicateEnd ? 0 : (reference.height - x.height) / 2,
+                    left: replicateEnd ? 0 : (reference.width - x.width) / 2, replicate: replicateEnd)
+            case .concat: output = Resampling.concatenate(map(0), map(1))
             }
-            x =
-                architecture.skip.order == .skipFirst
-                ? Resampling.concatenate(skip, x) : Resampling.concatenate(x, skip)
-            for block in blocks { x = block(x, threads: threads) }
+            store[index] = output
+            for source in Set(inputs) where lastUse[source] == index && source != target { store[source] = nil }
         }
-        for conv in head { x = conv(x, threads: threads) }
-        switch architecture.finalActivation {
-        case .none: break
-        case .sigmoid: x.values.withUnsafeMutableBufferPointer { Activation.sigmoid.apply($0) }
-        case .softmax: Resampling.softmax(&x)
+        return store[target]!
+    }
+}
+
+extension Activation {
+    /// The activations a convolution can apply to its own output as it writes it.
+    init?(fusable activation: Layer.Activation) {
+        switch activation.kind {
+        case .relu: self = .relu
+        case .leakyReLU: self = .leakyReLU(Float(activation.negativeSlope ?? 0.01))
+        default: return nil
         }
-        return x
     }
 }

@@ -1,280 +1,203 @@
-/// A declarative description of a 2-D U-Net: enough to know every weight tensor, its shape and
-/// how the network computes. Serialised as the `architecture` JSON of the schema (docs/format.md §3).
+/// A declarative description of a 2-D or 3-D U-Net (schema 2.0, docs/format.md §3): encoder
+/// stages, decoder stages with their skips, and heads, each an ordered list of ``Layer``s. Enough
+/// to know every weight tensor, its shape and how the network computes.
 ///
-/// Build one with a family constructor such as ``paper(inChannels:outChannels:widths:)`` or
-/// ``milesial(inChannels:classes:bilinear:baseWidth:)``, or field by field; ``validate()``
-/// checks the channel arithmetic before anything trusts it.
+/// Nothing reads the stages directly to compute: ``network()`` turns a description into the
+/// ``UNetNetwork`` that every consumer interprets (tensor specs, inference, ONNX, drawing).
+/// Schema 1.0 descriptions arrive through ``init(_:)`` from an ``ArchitectureV1``.
 public struct UNetArchitecture: Codable, Hashable, Sendable {
-    /// A free label such as `paper` or `milesial`.
+    /// A free label such as `paper`, `milesial` or `nnunet-plainconv`.
     public var name: String?
+    /// 2 (images) or 3 (volumes); every per-axis list has this many entries.
+    public var spatialDims: Int
     /// Image channels the network takes.
     public var inChannels: Int
-    /// Channels it produces (classes).
-    public var outChannels: Int
-    /// Resolution levels, full resolution first; the last is the bottom of the U.
-    public var encoder: [EncoderLevel]
-    /// One entry per level with a skip connection, level 0 first (`decoder[l]` joins `encoder[l]`).
-    public var decoder: [DecoderLevel]
-    public var conv: Convolution
-    public var norm: Normalization
-    public var activation: Activation
-    public var downsample: Downsampling
-    public var upsample: Upsampling
-    public var skip: SkipConnection
-    /// Dropout positions: identity at inference, recorded for completeness.
-    public var dropout: [Dropout]
-    public var head: Head
-    public var finalActivation: FinalActivation
+    /// Encoder stages, full resolution first; each takes the previous one's output.
+    public var encoder: [EncoderStage]
+    /// Decoder stages in execution order (deepest first); the first takes the last encoder
+    /// stage's output, each next one the previous decoder stage's.
+    public var decoder: [DecoderStage]
+    /// Output heads: the first head whose role is `output` is the network's output.
+    public var heads: [Head]
 
     public init(
-        name: String? = nil, inChannels: Int, outChannels: Int, encoder: [EncoderLevel], decoder: [DecoderLevel],
-        conv: Convolution, norm: Normalization = .none, activation: Activation = .relu,
-        downsample: Downsampling = .maxPool2, upsample: Upsampling, skip: SkipConnection, dropout: [Dropout] = [],
-        head: Head = Head(), finalActivation: FinalActivation = .none
+        name: String? = nil, spatialDims: Int = 2, inChannels: Int, encoder: [EncoderStage], decoder: [DecoderStage],
+        heads: [Head]
     ) {
         self.name = name
+        self.spatialDims = spatialDims
         self.inChannels = inChannels
-        self.outChannels = outChannels
         self.encoder = encoder
         self.decoder = decoder
-        self.conv = conv
-        self.norm = norm
-        self.activation = activation
-        self.downsample = downsample
-        self.upsample = upsample
-        self.skip = skip
-        self.dropout = dropout
-        self.head = head
-        self.finalActivation = finalActivation
+        self.heads = heads
     }
-
-    /// The number of down-sampling steps (levels below the top).
-    public var depth: Int { encoder.count - 1 }
 
     enum CodingKeys: String, CodingKey {
-        case name, encoder, decoder, conv, norm, activation, downsample, upsample, skip, dropout, head
-        case inChannels = "in_channels", outChannels = "out_channels", finalActivation = "final_activation"
+        case name, encoder, decoder, heads
+        case spatialDims = "spatial_dims", inChannels = "in_channels"
     }
 
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        name = try c.decodeIfPresent(String.self, forKey: .name)
-        inChannels = try c.decode(Int.self, forKey: .inChannels)
-        outChannels = try c.decode(Int.self, forKey: .outChannels)
-        encoder = try c.decode([EncoderLevel].self, forKey: .encoder)
-        self.decoder = try c.decode([DecoderLevel].self, forKey: .decoder)
-        conv = try c.decode(Convolution.self, forKey: .conv)
-        norm = try c.decode(Normalization.self, forKey: .norm)
-        activation = try c.decode(Activation.self, forKey: .activation)
-        downsample = try c.decode(Downsampling.self, forKey: .downsample)
-        upsample = try c.decode(Upsampling.self, forKey: .upsample)
-        skip = try c.decode(SkipConnection.self, forKey: .skip)
-        dropout = try c.decodeIfPresent([Dropout].self, forKey: .dropout) ?? []
-        head = try c.decode(Head.self, forKey: .head)
-        finalActivation = try c.decode(FinalActivation.self, forKey: .finalActivation)
-    }
-}
-
-extension UNetArchitecture {
-    /// One encoder level: the output channels of its convolutions, in order.
-    public struct EncoderLevel: Codable, Hashable, Sendable {
-        public var convs: [Int]
-        public init(convs: [Int]) { self.convs = convs }
-    }
-
-    /// One decoder level: channels after up-sampling, then its convolutions' output channels.
-    public struct DecoderLevel: Codable, Hashable, Sendable {
-        public var upChannels: Int
-        public var convs: [Int]
-        public init(upChannels: Int, convs: [Int]) {
-            self.upChannels = upChannels
-            self.convs = convs
-        }
-        enum CodingKeys: String, CodingKey { case convs, upChannels = "up_channels" }
-    }
-
-    /// The level convolutions.
-    public struct Convolution: Codable, Hashable, Sendable {
-        public enum Padding: String, Codable, Sendable { case valid, same }
-        public var kernel: Int
-        public var padding: Padding
-        public var bias: Bool
-        public init(kernel: Int = 3, padding: Padding, bias: Bool) {
-            self.kernel = kernel
-            self.padding = padding
-            self.bias = bias
+    /// An encoder stage: its layers in order; its output is the feature a decoder stage may take
+    /// as its skip.
+    public struct EncoderStage: Codable, Hashable, Sendable {
+        /// The key prefix of the stage's tensors, e.g. `encoder.0`.
+        public var name: String
+        public var layers: [Layer]
+        public init(name: String, layers: [Layer]) {
+            self.name = name
+            self.layers = layers
         }
     }
 
-    /// The normalisation after each level convolution.
-    public struct Normalization: Codable, Hashable, Sendable {
-        public enum Kind: String, Codable, Sendable { case none, batch, instance }
-        public var kind: Kind
-        /// Added to the variance; required for `batch` and `instance`.
-        public var eps: Double?
-        /// `instance` only: whether it has a learnt scale and shift (default true).
-        public var affine: Bool?
-        /// Informative (training).
-        public var momentum: Double?
-        public init(kind: Kind, eps: Double? = nil, affine: Bool? = nil, momentum: Double? = nil) {
-            self.kind = kind
-            self.eps = eps
-            self.affine = affine
-            self.momentum = momentum
-        }
-        public static let none = Normalization(kind: .none)
-        /// Whether the norm has learnt weight and bias tensors.
-        public var hasAffineParameters: Bool {
-            switch kind {
-            case .none: false
-            case .batch: true
-            case .instance: affine ?? true
-            }
-        }
-    }
-
-    /// The activation after each normalised convolution.
-    public struct Activation: Codable, Hashable, Sendable {
-        public enum Kind: String, Codable, Sendable {
-            case relu
-            case leakyReLU = "leaky_relu"
-        }
-        public var kind: Kind
-        public var negativeSlope: Double?
-        public init(kind: Kind, negativeSlope: Double? = nil) {
-            self.kind = kind
-            self.negativeSlope = negativeSlope
-        }
-        public static let relu = Activation(kind: .relu)
-        public static func leakyReLU(_ slope: Double) -> Activation {
-            Activation(kind: .leakyReLU, negativeSlope: slope)
-        }
-        enum CodingKeys: String, CodingKey { case kind, negativeSlope = "negative_slope" }
-    }
-
-    /// Down-sampling between levels: 2×2 max-pooling in schema 1.0.
-    public struct Downsampling: Codable, Hashable, Sendable {
-        public enum Kind: String, Codable, Sendable { case maxPool = "max_pool" }
-        public var kind: Kind
-        public var size: Int
-        public init(kind: Kind, size: Int) {
-            self.kind = kind
-            self.size = size
-        }
-        public static let maxPool2 = Downsampling(kind: .maxPool, size: 2)
-    }
-
-    /// The up-sampling step at the start of each decoder level.
-    public struct Upsampling: Codable, Hashable, Sendable {
-        public enum Kind: String, Codable, Sendable {
-            case transposedConv = "transposed_conv"
-            case bilinear, nearest
-        }
-        public var kind: Kind
-        /// `transposed_conv`: the kernel side and stride (2).
-        public var kernel: Int?
-        /// `bilinear`: PyTorch's `align_corners`.
-        public var alignCorners: Bool?
-        /// `bilinear`/`nearest`: side of a convolution that follows the interpolation, if any.
-        public var convKernel: Int?
-        /// Whether the transposed or following convolution has a bias.
-        public var bias: Bool
-        /// Whether the convolution after an interpolation is followed by the network's activation.
-        public var activation: Bool?
+    /// A decoder stage: up-sampling of what arrives from below, the skip merge (with an optional
+    /// attention gate on the skip), then its layers.
+    public struct DecoderStage: Codable, Hashable, Sendable {
+        public var name: String
+        /// Applied to the map from below before the merge (may be empty).
+        public var up: [Layer]
+        /// The encoder stage whose output is concatenated here, if any.
+        public var skip: Int?
+        /// How the skip meets the up-sampled map; required when `skip` is set.
+        public var merge: Merge?
+        /// An attention gate applied to the skip before the merge (Oktay et al.).
+        public var attention: AttentionGate?
+        /// Applied after the merge.
+        public var layers: [Layer]
 
         public init(
-            kind: Kind, kernel: Int? = nil, alignCorners: Bool? = nil, convKernel: Int? = nil, bias: Bool = false,
-            activation: Bool? = nil
+            name: String, up: [Layer] = [], skip: Int?, merge: Merge? = nil, attention: AttentionGate? = nil,
+            layers: [Layer]
         ) {
-            self.kind = kind
-            self.kernel = kernel
-            self.alignCorners = alignCorners
-            self.convKernel = convKernel
-            self.bias = bias
-            self.activation = activation
+            self.name = name
+            self.up = up
+            self.skip = skip
+            self.merge = merge
+            self.attention = attention
+            self.layers = layers
         }
 
-        /// A 2×2 stride-2 transposed convolution.
-        public static func transposed(bias: Bool = true) -> Upsampling {
-            Upsampling(kind: .transposedConv, kernel: 2, bias: bias)
-        }
-
-        /// Whether this step has weights (a transposed conv, or a conv after the interpolation).
-        public var hasConvolution: Bool { kind == .transposedConv || convKernel != nil }
-
-        enum CodingKeys: String, CodingKey {
-            case kind, kernel, bias, activation
-            case alignCorners = "align_corners", convKernel = "conv_kernel"
-        }
+        enum CodingKeys: String, CodingKey { case name, up, skip, merge, attention, layers }
 
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
-            kind = try c.decode(Kind.self, forKey: .kind)
-            kernel = try c.decodeIfPresent(Int.self, forKey: .kernel)
-            alignCorners = try c.decodeIfPresent(Bool.self, forKey: .alignCorners)
-            convKernel = try c.decodeIfPresent(Int.self, forKey: .convKernel)
-            bias = try c.decodeIfPresent(Bool.self, forKey: .bias) ?? false
-            activation = try c.decodeIfPresent(Bool.self, forKey: .activation)
+            name = try c.decode(String.self, forKey: .name)
+            up = try c.decodeIfPresent([Layer].self, forKey: .up) ?? []
+            skip = try c.decodeIfPresent(Int.self, forKey: .skip)
+            merge = try c.decodeIfPresent(Merge.self, forKey: .merge)
+            attention = try c.decodeIfPresent(AttentionGate.self, forKey: .attention)
+            layers = try c.decode([Layer].self, forKey: .layers)
         }
     }
 
-    /// How a skip feature meets the up-sampled one.
-    public struct SkipConnection: Codable, Hashable, Sendable {
+    /// Concatenation of a skip feature and the up-sampled map along the channels.
+    public struct Merge: Codable, Hashable, Sendable {
         public enum Order: String, Codable, Sendable {
             case skipFirst = "skip_first"
             case upsampledFirst = "upsampled_first"
         }
-        public enum Merge: String, Codable, Sendable {
-            /// Centre-crop the skip to the up-sampled size (the paper).
+        /// How spatial sizes are matched before concatenating.
+        public enum Match: String, Codable, Sendable {
+            /// The sizes must be equal (the network is refused for inputs where they are not).
+            case exact
+            /// Centre-crop the skip to the up-sampled size; the difference must be even (the paper).
             case crop
             /// Zero-pad the up-sampled map to the skip's size, `floor(diff/2)` before (milesial).
             case pad
-            /// Replicate-pad the up-sampled map by 1 at the end of each short axis (MONAI).
+            /// Replicate-pad the up-sampled map by the difference (at most 1) at the end of each axis (MONAI).
             case padReplicateEnd = "pad_replicate_end"
         }
         public var order: Order
-        public var merge: Merge
-        public init(order: Order, merge: Merge) {
+        public var match: Match
+        public init(order: Order, match: Match) {
             self.order = order
-            self.merge = merge
+            self.match = match
         }
     }
 
-    /// A dropout layer after an encoder or decoder level (`encoder.3`, `decoder.0`).
-    public struct Dropout: Codable, Hashable, Sendable {
-        public var after: String
-        public var rate: Double
-        public init(after: String, rate: Double) {
-            self.after = after
-            self.rate = rate
+    /// An additive attention gate on a skip (Oktay et al. 2018, as MONAI `AttentionUnet` and
+    /// keras-unet-collection's `att_unet_2d`): `skip · sigmoid(psi(act(gate(g) ⊕ skip_path(skip))))`,
+    /// with `g` the up-sampled map.
+    public struct AttentionGate: Codable, Hashable, Sendable {
+        public enum Combine: String, Codable, Sendable { case add, multiply }
+        /// The key prefix of the gate's tensors within its stage, e.g. `attention`.
+        public var name: String
+        /// Applied to the up-sampled map (the gating signal).
+        public var gate: [Layer]
+        /// Applied to the skip feature; its output has the channels of `gate`'s.
+        public var skip: [Layer]
+        public var combine: Combine
+        /// Applied to the combination; ends with one channel, to which the sigmoid is applied.
+        public var layers: [Layer]
+        public init(name: String, gate: [Layer], skip: [Layer], combine: Combine = .add, layers: [Layer]) {
+            self.name = name
+            self.gate = gate
+            self.skip = skip
+            self.combine = combine
+            self.layers = layers
         }
     }
 
-    /// The output head: optional extra convolutions, then a 1×1 classifier to `outChannels`.
+    /// An output: layers applied to a decoder stage's output.
     public struct Head: Codable, Hashable, Sendable {
-        public struct ExtraConvolution: Codable, Hashable, Sendable {
-            public var channels: Int
-            public var kernel: Int
-            public var activation: Bool
-            public init(channels: Int, kernel: Int, activation: Bool = true) {
-                self.channels = channels
-                self.kernel = kernel
-                self.activation = activation
-            }
+        public enum Role: String, Codable, Sendable {
+            /// A prediction of the network (the first is the default output).
+            case output
+            /// A deep-supervision output: used in training, kept for completeness.
+            case deepSupervision = "deep_supervision"
         }
-        public var convs: [ExtraConvolution]
-        public var bias: Bool
-        public init(convs: [ExtraConvolution] = [], bias: Bool = true) {
-            self.convs = convs
-            self.bias = bias
+        public var name: String
+        /// Index into ``UNetArchitecture/decoder`` of the stage it reads.
+        public var from: Int
+        public var role: Role
+        /// May be empty when the decoder already ends with the output channels.
+        public var layers: [Layer]
+        public init(name: String, from: Int, role: Role = .output, layers: [Layer]) {
+            self.name = name
+            self.from = from
+            self.role = role
+            self.layers = layers
         }
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            convs = try c.decodeIfPresent([ExtraConvolution].self, forKey: .convs) ?? []
-            bias = try c.decode(Bool.self, forKey: .bias)
+    }
+}
+
+extension UNetArchitecture {
+    /// Schema 1.0's description, migrated losslessly (the tensor keys stay the same).
+    public init(_ version1: ArchitectureV1) {
+        self = ArchitectureMigration.version2(of: version1)
+    }
+
+    /// The schema 1.0 form of this network, when it uses only what 1.0 can say.
+    public var version1: ArchitectureV1? { ArchitectureMigration.version1(of: self) }
+
+    /// The head predict uses by default: the first whose role is `output`.
+    public var outputHead: Head? { heads.first { $0.role == .output } }
+
+    /// The activation the output head ends with (sigmoid or softmax), telling how to read its
+    /// values; `.none` for logits.
+    public var finalActivation: ArchitectureV1.FinalActivation {
+        guard case .activation(let last)? = outputHead?.layers.last else { return .none }
+        switch last.kind {
+        case .sigmoid: return .sigmoid
+        case .softmax: return .softmax
+        default: return .none
         }
     }
 
-    /// Applied to the classifier's output.
-    public enum FinalActivation: String, Codable, Sendable { case none, sigmoid, softmax }
+    /// Channels of the output head (0 when the description is invalid).
+    public var outChannels: Int { (try? network().outputChannels) ?? 0 }
+
+    /// Paper-shaped network (Ronneberger et al. 2015); see ``ArchitectureV1/paper(inChannels:outChannels:widths:)``.
+    public static func paper(inChannels: Int = 1, outChannels: Int = 2, widths: [Int] = [64, 128, 256, 512, 1024])
+        -> UNetArchitecture
+    {
+        UNetArchitecture(ArchitectureV1.paper(inChannels: inChannels, outChannels: outChannels, widths: widths))
+    }
+
+    /// milesial/Pytorch-UNet; see ``ArchitectureV1/milesial(inChannels:classes:bilinear:baseWidth:)``.
+    public static func milesial(inChannels: Int = 3, classes: Int = 2, bilinear: Bool = false, baseWidth: Int = 64)
+        -> UNetArchitecture
+    {
+        UNetArchitecture(
+            ArchitectureV1.milesial(inChannels: inChannels, classes: classes, bilinear: bilinear, baseWidth: baseWidth))
+    }
 }

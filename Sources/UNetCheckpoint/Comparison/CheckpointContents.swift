@@ -48,7 +48,11 @@ public struct CheckpointContents {
     ) {
         var notes = notes
         if let architecture {
-            notes += Checkpoint.problems(of: tensors.mapValues(\.shape), specs: architecture.tensorSpecs())
+            do {
+                notes += Checkpoint.problems(of: tensors.mapValues(\.shape), specs: try architecture.network().tensorSpecs)
+            } catch {
+                notes.append(error.description)
+            }
         }
         self.init(
             architecture: architecture, metadata: metadata,
@@ -84,7 +88,8 @@ public struct CheckpointContents {
     /// The architecture's tensors first, in canonical order, then the rest by key.
     private static func ordered(_ entries: [Entry], by architecture: UNetArchitecture?) -> [Entry] {
         var rank: [String: Int] = [:]
-        for (index, spec) in (architecture?.tensorSpecs() ?? []).enumerated() { rank[spec.key] = index }
+        let specs = (try? architecture?.network())?.tensorSpecs ?? []
+        for (index, spec) in specs.enumerated() { rank[spec.key] = index }
         return entries.sorted { a, b in
             switch (rank[a.key], rank[b.key]) {
             case let (x?, y?): x < y

@@ -6,8 +6,8 @@ public struct CheckpointSummary: Codable, Sendable {
     public var format: String
     public var schemaVersion: String?
     public var architecture: UNetArchitecture
-    public var levels: [Level]
-    public var head: Block
+    /// The stage table: encoder stages, decoder stages and heads, in execution order.
+    public var stages: [Stage]
     public var sizes: Sizes
     public var totals: Totals
     public var tensors: [TensorRow]
@@ -16,39 +16,35 @@ public struct CheckpointSummary: Codable, Sendable {
     public var probe: ProbeSummary?
     public var warnings: [String]
 
-    /// One row of the level table.
-    public struct Level: Codable, Sendable {
+    /// One row of the stage table.
+    public struct Stage: Codable, Sendable {
+        public var name: String
+        /// `encoder`, `decoder` or `head`.
+        public var section: String
+        /// The resolution level of its output (0: the input's, each down-sampling step adds 1).
         public var level: Int
-        /// How many times smaller than the input the maps of this level are (1, 2, 4, …).
-        public var downsampling: Int
-        public var encoder: Block
-        /// Absent for the bottom level.
-        public var decoder: Block?
-    }
-
-    /// Channels in and out of a block and its parameter count.
-    public struct Block: Codable, Sendable {
         public var inChannels: Int
         public var outChannels: Int
         public var parameters: Int
         enum CodingKeys: String, CodingKey {
-            case parameters
+            case name, section, level, parameters
             case inChannels = "in_channels", outChannels = "out_channels"
         }
     }
 
+    /// Valid input sizes, one entry per spatial axis.
     public struct Sizes: Codable, Sendable {
-        /// `valid` or `same`.
-        public var padding: String
+        /// Whether every side from the minimum on is valid.
+        public var anySide: [Bool]
         /// The smallest valid input side.
-        public var minimumInput: Int?
+        public var minimumInput: [Int?]
         /// Valid sides repeat with this step from the minimum on (nil when any side is valid).
-        public var inputStep: Int?
-        /// An example input side (the valid side nearest 572) and its output side.
-        public var exampleInput: Int?
-        public var exampleOutput: Int?
+        public var inputStep: [Int?]
+        /// An example input side (the valid side nearest 572, or 128 in 3-D) and its output side.
+        public var exampleInput: [Int?]
+        public var exampleOutput: [Int?]
         enum CodingKeys: String, CodingKey {
-            case padding
+            case anySide = "any_side"
             case minimumInput = "minimum_input", inputStep = "input_step"
             case exampleInput = "example_input", exampleOutput = "example_output"
         }
@@ -97,7 +93,7 @@ public struct CheckpointSummary: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case file, format, architecture, levels, head, sizes, totals, tensors, metadata, probe, warnings
+        case file, format, architecture, stages, sizes, totals, tensors, metadata, probe, warnings
         case schemaVersion = "schema_version", normCounters = "num_batches_tracked"
     }
 
@@ -105,9 +101,10 @@ public struct CheckpointSummary: Codable, Sendable {
     /// checksum and adds per-tensor statistics; without, reads no tensor data at all.
     public init(_ checkpoint: CheckpointFile, statistics: Bool = false) throws {
         var rows: [TensorRow] = []
+        let stages = checkpoint.network.stageNamesByTensor
         for stored in checkpoint.tensors {
             var row = TensorRow(
-                key: stored.key, block: stored.spec.block, shape: stored.shape, dtype: stored.dtype.rawValue,
+                key: stored.key, block: stages[stored.key] ?? "", shape: stored.shape, dtype: stored.dtype.rawValue,
                 layout: stored.spec.layout.rawValue, parameters: stored.spec.elementCount, bytes: stored.byteCount,
                 storage: stored.storage, crc32: hex(stored.storedChecksum), checksum: "not checked", statistics: nil)
             if statistics {
@@ -119,64 +116,58 @@ public struct CheckpointSummary: Codable, Sendable {
         }
         self.init(
             file: checkpoint.path, format: "unet-h5", schemaVersion: checkpoint.schemaVersion.description,
-            architecture: checkpoint.architecture, tensors: rows, metadata: checkpoint.metadata,
+            network: checkpoint.network, tensors: rows, metadata: checkpoint.metadata,
             storedBytes: checkpoint.tensors.reduce(0) { $0 + $1.storedByteCount })
         normCounters = checkpoint.normCounters
+        warnings = checkpoint.migrations.map { "read through the migration: \($0)" }
         probe = checkpoint.probe.map {
             ProbeSummary(
                 inputShape: $0.inputShape, outputShape: $0.outputShape, rtol: $0.relativeTolerance,
                 atol: $0.absoluteTolerance)
         }
-        warnings = checkpoint.warnings
+        warnings += checkpoint.warnings
     }
 
     /// Summarises a checkpoint read from another format (`format` names it): checksums are
     /// computed, not compared, since such files store none.
     public init(_ checkpoint: Checkpoint, file: String, format: String, storedBytes: Int, statistics: Bool = false) {
+        let stages = checkpoint.network.stageNamesByTensor
         let rows = checkpoint.orderedTensors.map { spec, tensor in
             TensorRow(
-                key: spec.key, block: spec.block, shape: spec.shape, dtype: tensor.dtype.rawValue,
+                key: spec.key, block: stages[spec.key] ?? "", shape: spec.shape, dtype: tensor.dtype.rawValue,
                 layout: spec.layout.rawValue, parameters: spec.elementCount, bytes: tensor.byteCount, storage: format,
                 crc32: hex(tensor.crc32), checksum: "none stored",
                 statistics: statistics ? TensorStatistics(tensor) : nil)
         }
         self.init(
-            file: file, format: format, schemaVersion: nil, architecture: checkpoint.architecture, tensors: rows,
+            file: file, format: format, schemaVersion: nil, network: checkpoint.network, tensors: rows,
             metadata: checkpoint.metadata, storedBytes: storedBytes)
         normCounters = checkpoint.normCounters
     }
 
-    /// Summarises tensors of any source whose architecture is known.
+    /// Summarises tensors of any source whose network is known.
     public init(
-        file: String, format: String, schemaVersion: String?, architecture: UNetArchitecture, tensors: [TensorRow],
+        file: String, format: String, schemaVersion: String?, network: UNetNetwork, tensors: [TensorRow],
         metadata: CheckpointMetadata, storedBytes: Int
     ) {
         self.file = file
         self.format = format
         self.schemaVersion = schemaVersion
-        self.architecture = architecture
+        self.architecture = network.architecture
         self.tensors = tensors
         self.metadata = metadata
         self.normCounters = [:]
         self.probe = nil
         self.warnings = []
-        let plan = architecture.channelPlan
-        func parameters(_ block: String) -> Int {
-            tensors.filter { $0.block == block }.reduce(0) { $0 + $1.parameters }
+        var parameters: [String: Int] = [:]
+        for row in tensors { parameters[row.block, default: 0] += row.parameters }
+        stages = network.stages.map { stage in
+            Stage(
+                name: stage.name, section: stage.section.rawValue, level: network.nodes[stage.output].level,
+                inChannels: network.nodes[stage.input].channels, outChannels: network.nodes[stage.output].channels,
+                parameters: parameters[stage.name] ?? 0)
         }
-        levels = architecture.encoder.indices.map { level in
-            Level(
-                level: level, downsampling: 1 << level,
-                encoder: Block(
-                    inChannels: plan.encoderInputs[level], outChannels: architecture.encoder[level].convs.last ?? 0,
-                    parameters: parameters("encoder.\(level)")),
-                decoder: level < architecture.decoder.count
-                    ? Block(
-                        inChannels: plan.decoderBelow[level], outChannels: architecture.decoder[level].convs.last ?? 0,
-                        parameters: parameters("decoder.\(level)")) : nil)
-        }
-        head = Block(inChannels: plan.headInput, outChannels: architecture.outChannels, parameters: parameters("head"))
-        sizes = Sizes(architecture: architecture)
+        sizes = Sizes(network: network)
         var dtypes: [String: Int] = [:]
         for row in tensors { dtypes[row.dtype, default: 0] += 1 }
         totals = Totals(
@@ -186,17 +177,23 @@ public struct CheckpointSummary: Codable, Sendable {
 }
 
 extension CheckpointSummary.Sizes {
-    init(architecture: UNetArchitecture) {
-        padding = architecture.conv.padding.rawValue
-        let valid = architecture.validInputSides(upTo: 4096)
-        minimumInput = valid.first
-        if architecture.acceptsAnyInputSide {
-            inputStep = nil
-        } else if valid.count >= 2 {
-            inputStep = valid[1] - valid[0]
+    init(network: UNetNetwork) {
+        let axes = 0..<network.architecture.spatialDims
+        let example = network.architecture.spatialDims == 3 ? 128 : 572
+        anySide = axes.map { network.acceptsAnyInputSide(axis: $0) }
+        minimumInput = axes.map { network.minimumInputSide(axis: $0) }
+        inputStep = axes.map { axis in
+            guard !network.acceptsAnyInputSide(axis: axis), let minimum = network.minimumInputSide(axis: axis) else {
+                return nil
+            }
+            return network.nearestValidInputSides(to: minimum, axis: axis).above.map { $0 - minimum }
         }
-        let nearest = architecture.nearestValidInputSides(to: 572)
-        exampleInput = nearest.below ?? nearest.above
-        exampleOutput = exampleInput.flatMap { architecture.outputSide(forInputSide: $0) }
+        exampleInput = axes.map { axis in
+            let nearest = network.nearestValidInputSides(to: example, axis: axis)
+            return nearest.below ?? nearest.above
+        }
+        exampleOutput = axes.map { [exampleInput] axis in
+            exampleInput[axis].flatMap { network.sides(forInputSide: $0, axis: axis)?[network.output] }
+        }
     }
 }

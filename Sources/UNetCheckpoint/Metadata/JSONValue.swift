@@ -1,3 +1,5 @@
+import Foundation
+
 /// Any JSON value, for metadata whose shape the schema leaves open (mask values, unknown fields).
 public enum JSONValue: Codable, Hashable, Sendable {
     case null
@@ -64,4 +66,11 @@ struct AnyCodingKey: CodingKey {
     init(_ string: String) { stringValue = string }
     init?(stringValue: String) { self.stringValue = stringValue }
     init?(intValue: Int) { nil }
+}
+
+extension JSONValue {
+    /// The JSON form of an encodable value.
+    init<T: Encodable>(encoding value: T) throws {
+        self = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(value))
+    }
 }

@@ -11,6 +11,10 @@ public final class CheckpointFile {
     /// The schema version the file declares.
     public let schemaVersion: SchemaVersion
     public let architecture: UNetArchitecture
+    /// The network the architecture describes (``UNetArchitecture/network()``).
+    public let network: UNetNetwork
+    /// The migrations the file was read through, one line each (empty for a current file).
+    public let migrations: [String]
     public let metadata: CheckpointMetadata
     /// The stored tensors, in canonical order.
     public let tensors: [StoredTensor]
@@ -79,18 +83,16 @@ public final class CheckpointFile {
             version: version,
             architecture: try Self.rootJSON(root, "architecture", file: path),
             metadata: try Self.rootJSON(root, "metadata", file: path))
-        for step in try SchemaMigrations.upgrade(&document, file: path) {
-            warnings.append("read through the migration: \(step)")
-        }
-        if version > SchemaVersion.current {
+        migrations = try SchemaMigrations.upgrade(&document, file: path)
+        if let known = SchemaVersion.newestMinor[version.major], version.minor > known {
             warnings.append(
-                "schema \(version) is newer than this unet-ckpt's \(SchemaVersion.current): fields it does not know are ignored"
-            )
+                "schema \(version) is newer than \(version.major).\(known), the newest \(version.major).x this unet-ckpt "
+                    + "knows: fields it does not know are ignored")
         }
         architecture = try Self.decode(
             UNetArchitecture.self, from: document.architecture, what: "architecture", file: path)
         do {
-            try architecture.validate()
+            network = try architecture.network()
         } catch {
             throw CheckpointError(.invalid, file: path, "the architecture is invalid", problems: error.problems)
         }
@@ -104,7 +106,7 @@ public final class CheckpointFile {
         var stored: [StoredTensor] = []
         var counters: [String: Int64] = [:]
         var expectedPaths = Set<String>()
-        for spec in architecture.tensorSpecs() {
+        for spec in network.tensorSpecs {
             let datasetPath = document.renamedTensorPaths[spec.key] ?? spec.datasetPath
             expectedPaths.insert(datasetPath)
             guard let dataset = found.datasets[datasetPath] else {
@@ -137,7 +139,7 @@ public final class CheckpointFile {
         var probe: StoredProbe?
         if (try? root.contains("probe")) == true {
             do {
-                probe = try Self.describeProbe(root, architecture: architecture)
+                probe = try Self.describeProbe(root, network: network)
             } catch let error as TensorProblem {
                 problems.append("probe: \(error.message)")
             } catch let error as HDF5Error {
@@ -175,7 +177,7 @@ public final class CheckpointFile {
     public func read(verifyChecksums: Bool = true, mapped: Bool = false) throws -> Checkpoint {
         let loaded = try readAll(verifyChecksums: verifyChecksums, mapping: mapped ? FileMapping(path: path) : nil)
         return try Checkpoint(
-            architecture: architecture, tensors: loaded, metadata: metadata, normCounters: normCounters,
+            network: network, tensors: loaded, metadata: metadata, normCounters: normCounters,
             probe: try readProbe(verifyChecksums: verifyChecksums))
     }
 
@@ -332,7 +334,7 @@ public final class CheckpointFile {
         }
     }
 
-    private static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue, what: String, file: String) throws
+    static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue, what: String, file: String) throws
         -> T
     {
         do {
@@ -393,15 +395,17 @@ public final class CheckpointFile {
         }
     }
 
-    private static func describeProbe(_ root: HDF5Group, architecture: UNetArchitecture) throws -> StoredProbe {
+    private static func describeProbe(_ root: HDF5Group, network: UNetNetwork) throws -> StoredProbe {
+        let rank = network.architecture.spatialDims + 2
         let group = try root.group("probe")
         var shapes: [String: [Int]] = [:]
         for name in ["input", "output"] {
             guard (try? group.kind(of: name)) == .dataset else { throw TensorProblem(message: "no \(name) dataset") }
             let dataset = try group.dataset(name)
             guard dataset.type.elementType == .float32 else { throw TensorProblem(message: "\(name) is not float32") }
-            guard dataset.shape.count == 4, let count = dataset.elementCount, count <= 1 << 28 else {
-                throw TensorProblem(message: "\(name) has shape \(dataset.shape), expected NCHW of at most 2^28 values")
+            guard dataset.shape.count == rank, let count = dataset.elementCount, count <= 1 << 28 else {
+                throw TensorProblem(
+                    message: "\(name) has shape \(dataset.shape), expected \(rank) axes (N, C, space) of at most 2^28 values")
             }
             do {
                 _ = try describeStorage(dataset, expectedBytes: count * 4)
@@ -414,7 +418,8 @@ public final class CheckpointFile {
             shapes[name] = dataset.shape
         }
         let input = shapes["input"]!, output = shapes["output"]!
-        guard input[1] == architecture.inChannels, output[1] == architecture.outChannels, input[0] == output[0] else {
+        guard input[1] == network.architecture.inChannels, output[1] == network.outputChannels, input[0] == output[0]
+        else {
             throw TensorProblem(message: "input \(input) and output \(output) do not fit the architecture's channels")
         }
         return StoredProbe(

@@ -71,7 +71,10 @@ extension Checkpoint {
     private func writeContents(into root: HDF5Group, options: WriteOptions, writeback: EarlyWriteback) throws {
         try root.setAttribute("format", string: UNetCheckpointLibrary.formatName)
         try root.setAttribute("schema_version", string: options.schemaVersion.description)
-        try root.setAttribute("architecture", string: try CanonicalJSON.string(architecture))
+        let description =
+            options.schemaVersion.major == 1
+            ? try CanonicalJSON.string(architecture.version1) : try CanonicalJSON.string(architecture)
+        try root.setAttribute("architecture", string: description)
         // HDF5 (not thread-safe) writes one tensor at a time, which keeps one core busy copying
         // into the page cache; the checksums are computed on the others meanwhile and recorded
         // once both are done.

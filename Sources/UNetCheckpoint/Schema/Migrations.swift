@@ -13,14 +13,25 @@ struct SchemaMigration: Sendable {
     let fromMajor: Int
     /// What the step changes, in one line (shown by `inspect` for migrated files).
     let summary: String
-    let apply: @Sendable (inout SchemaDocument) throws -> Void
+    let apply: @Sendable (inout SchemaDocument, _ file: String) throws -> Void
 }
 
-/// Every migration, in one place. Schema 1.0 is the first published version, so there is no
-/// older version to migrate from yet; a future 2.0 adds its `1 → 2` step here together with a
-/// committed 1.0 fixture that the tests read through it.
+/// Every migration, in one place, each tested against committed files of its older version.
 enum SchemaMigrations {
-    static let all: [SchemaMigration] = []
+    static let all: [SchemaMigration] = [
+        SchemaMigration(
+            fromMajor: 1, summary: "schema 1.0's architecture described in 2.0 (same tensors and keys)"
+        ) { document, file in
+            let v1 = try CheckpointFile.decode(
+                ArchitectureV1.self, from: document.architecture, what: "architecture", file: file)
+            do throws(ArchitectureError) {
+                try v1.validate()
+            } catch {
+                throw CheckpointError(.invalid, file: file, "the architecture is invalid", problems: error.problems)
+            }
+            document.architecture = try JSONValue(encoding: UNetArchitecture(v1))
+        }
+    ]
 
     /// Brings `document` to the current major version, returning the summaries of the steps applied.
     static func upgrade(_ document: inout SchemaDocument, file: String) throws -> [String] {
@@ -39,7 +50,7 @@ enum SchemaMigrations {
                     "schema_version \(document.version) is older than any this unet-ckpt has a migration for "
                         + "(it reads \(current.major).x)")
             }
-            try step.apply(&document)
+            try step.apply(&document, file)
             document.version = SchemaVersion(major: document.version.major + 1, minor: 0)
             applied.append(step.summary)
         }
@@ -55,6 +66,14 @@ enum SchemaMigrations {
                 "this unet-ckpt writes schema \(SchemaVersion.writable.map(\.description).joined(separator: ", ")), "
                     + "not \(version)")
         }
+        guard version.major == 1 else { return [] }
+        guard let version1 = checkpoint.architecture.version1 else {
+            throw CheckpointError(
+                .unsupportedVersion, file: nil,
+                "this network cannot be written as schema 1.0: it uses what only 2.0 describes "
+                    + "(\(checkpoint.architecture.featuresBeyondVersion1.joined(separator: ", ")))")
+        }
+        _ = version1
         return []
     }
 }

@@ -18,10 +18,16 @@ public struct SchemaVersion: Comparable, Hashable, Sendable, CustomStringConvert
     }
 
     /// The version this library writes by default and reads natively.
-    public static let current = SchemaVersion(major: 1, minor: 0)
+    public static let current = SchemaVersion(major: 2, minor: 0)
+
+    /// Schema 1.0, still written on request when a network uses nothing 2.0 added.
+    public static let version1 = SchemaVersion(major: 1, minor: 0)
 
     /// Every version this library can write.
-    public static let writable: [SchemaVersion] = [current]
+    public static let writable: [SchemaVersion] = [version1, current]
+
+    /// The newest minor version known of each major version.
+    static let newestMinor = [1: 0, 2: 0]
 
     public var description: String { "\(major).\(minor)" }
 

@@ -1,11 +1,4 @@
-/// A description that breaks a rule of docs/format.md §3, naming each offending field.
-public struct ArchitectureError: Error, CustomStringConvertible, Sendable {
-    /// One message per broken rule, each starting with the field's path.
-    public let problems: [String]
-    public var description: String { "invalid architecture: " + problems.joined(separator: "; ") }
-}
-
-extension UNetArchitecture {
+extension ArchitectureV1 {
     /// Limits that keep every derived size and allocation bounded.
     public enum Limits {
         public static let levels = 2...11
@@ -16,8 +9,8 @@ extension UNetArchitecture {
         public static let parameters = 1 << 36
     }
 
-    /// Checks the description: ranges, required fields, channel arithmetic and that the network
-    /// has at least one valid input size. Throws every problem found at once.
+    /// Checks the schema 1.0 description: ranges, required fields and channel arithmetic (sizes and
+    /// the parameter bound are checked on the migrated 2.0 form). Throws every problem found at once.
     public func validate() throws(ArchitectureError) {
         var problems: [String] = []
         func require(_ condition: Bool, _ message: @autoclosure () -> String) {
@@ -97,26 +90,6 @@ extension UNetArchitecture {
                     "decoder[\(level)].up_channels = \(entry.upChannels), but \(upsample.kind.rawValue) without a conv "
                         + "keeps the \(plan.decoderBelow[level]) channels arriving from below")
             }
-        }
-        // Sizes: bounded parameter count (checked with overflow detection) and a usable input size.
-        var total = 0
-        var overflow = false
-        for spec in tensorSpecs() {
-            var count = 1
-            for dim in spec.shape {
-                let (product, o) = count.multipliedReportingOverflow(by: dim)
-                overflow = overflow || o
-                count = product
-            }
-            let (sum, o) = total.addingReportingOverflow(count)
-            overflow = overflow || o
-            total = sum
-        }
-        if overflow || total > Limits.parameters {
-            problems.append("the network would have more than \(Limits.parameters) parameters")
-        }
-        if problems.isEmpty && minimumInputSide == nil {
-            problems.append("no input side up to \(SpatialSizes.searchLimit) gives a valid output")
         }
         guard problems.isEmpty else { throw ArchitectureError(problems: problems) }
     }

@@ -1,13 +1,13 @@
 /// Constructors for the U-Net families our users bring (see docs/architectures.md).
-extension UNetArchitecture {
+extension ArchitectureV1 {
     /// Ronneberger et al. (2015): 3×3 valid convs + ReLU with bias, 2×2 max-pool, 2×2 transposed
     /// up-convs halving the channels, crop-and-concat, dropout at the bottom, 1×1 head.
     /// `paper()` is the published network: 31,030,658 parameters, 572×572 → 388×388.
     public static func paper(inChannels: Int = 1, outChannels: Int = 2, widths: [Int] = [64, 128, 256, 512, 1024])
-        -> UNetArchitecture
+        -> ArchitectureV1
     {
         let depth = widths.count - 1
-        return UNetArchitecture(
+        return ArchitectureV1(
             name: "paper", inChannels: inChannels, outChannels: outChannels,
             encoder: widths.map { EncoderLevel(convs: [$0, $0]) },
             decoder: widths.dropLast().map { DecoderLevel(upChannels: $0, convs: [$0, $0]) },
@@ -24,7 +24,7 @@ extension UNetArchitecture {
     /// up-convs, or bilinear up-sampling (`align_corners`) with that variant's channel halving;
     /// zero pad-to-match, skip first; 1×1 head giving logits.
     public static func milesial(inChannels: Int = 3, classes: Int = 2, bilinear: Bool = false, baseWidth: Int = 64)
-        -> UNetArchitecture
+        -> ArchitectureV1
     {
         let widths = (0..<5).map { baseWidth << $0 }
         let factor = bilinear ? 2 : 1
@@ -39,7 +39,7 @@ extension UNetArchitecture {
             }
             return DecoderLevel(upChannels: widths[level], convs: [widths[level], widths[level]])
         }
-        return UNetArchitecture(
+        return ArchitectureV1(
             name: "milesial", inChannels: inChannels, outChannels: classes,
             encoder: encoderWidths.map { EncoderLevel(convs: [$0, $0]) },
             decoder: decoder,
@@ -57,7 +57,7 @@ extension UNetArchitecture {
     public static func monaiBasicUNet(
         inChannels: Int = 1, outChannels: Int = 2, features: [Int] = [32, 32, 64, 128, 256, 32],
         instanceNormEps: Double = 1e-5, negativeSlope: Double = 0.1
-    ) -> UNetArchitecture {
+    ) -> ArchitectureV1 {
         precondition(features.count == 6, "MONAI BasicUNet takes six features")
         // UpCat(in, cat, out, halves): up = in // 2 if halves else in; TwoConv(cat + up, out).
         let decoder: [DecoderLevel] = (0..<4).map { level in
@@ -66,7 +66,7 @@ extension UNetArchitecture {
             let output = level == 0 ? features[5] : features[level]
             return DecoderLevel(upChannels: up, convs: [output, output])
         }
-        return UNetArchitecture(
+        return ArchitectureV1(
             name: "monai-basicunet", inChannels: inChannels, outChannels: outChannels,
             encoder: features.prefix(5).map { EncoderLevel(convs: [$0, $0]) },
             decoder: decoder,
@@ -84,9 +84,9 @@ extension UNetArchitecture {
     public static func kerasFunctional(
         inChannels: Int = 1, outChannels: Int = 1, widths: [Int] = [64, 128, 256, 512, 1024], headChannels: Int = 2,
         finalActivation: FinalActivation = .sigmoid
-    ) -> UNetArchitecture {
+    ) -> ArchitectureV1 {
         let depth = widths.count - 1
-        return UNetArchitecture(
+        return ArchitectureV1(
             name: "keras-functional", inChannels: inChannels, outChannels: outChannels,
             encoder: widths.map { EncoderLevel(convs: [$0, $0]) },
             decoder: widths.dropLast().map { DecoderLevel(upChannels: $0, convs: [$0, $0]) },

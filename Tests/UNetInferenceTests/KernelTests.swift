@@ -140,7 +140,8 @@ struct KernelTests {
                 &x, mean: try test.values("mean"), variance: try test.values("variance"),
                 weight: try test.values("weight"), bias: try test.values("bias"), eps: p.eps!)
         case "instance_norm":
-            Normalization.instanceNorm(&x, eps: p.eps!, weight: try test.values("weight"), bias: try test.values("bias"))
+            Normalization.instanceNorm(
+                &x, eps: p.eps!, weight: try test.values("weight"), bias: try test.values("bias"))
         case "group_norm":
             Normalization.groupNorm(
                 &x, groups: p.groups!, eps: p.eps!, weight: try test.values("weight"), bias: try test.values("bias"))
@@ -208,7 +209,10 @@ struct KernelShapeTests {
             weight: weight, bias: [0.1, 0.2, 0.3, 0.4], activation: .relu)
         #expect(fast.winograd != nil && slow.winograd == nil)
         let (a, b) = BLAS.singleThreaded {
-            (fast(x, threads: 2), slow(FeatureMap(batch: 1, channels: 8, spatial: [1, 11, 13], values: x.values), threads: 2))
+            (
+                fast(x, threads: 2),
+                slow(FeatureMap(batch: 1, channels: 8, spatial: [1, 11, 13], values: x.values), threads: 2)
+            )
         }
         #expect(a.shape == [1, 4, 10, 12] && b.shape == [1, 4, 1, 10, 12])
         #expect(zip(a.values, b.values).allSatisfy { abs($0 - $1) <= 1e-5 })

@@ -248,12 +248,12 @@ struct Convolution: Sendable {
                             if sz < 0 || sz >= depth || sy < 0 || sy >= height {
                                 destination.update(repeating: 0, count: outWidth)
                             } else {
-                                let line = volume + (sz * height + sy) * width + offset
+                                let line = volume + (sz * height + sy) * width
                                 if first > 0 { destination.update(repeating: 0, count: first) }
                                 if strideX == 1 {
-                                    (destination + first).update(from: line + first, count: last - first)
+                                    (destination + first).update(from: line + (first + offset), count: last - first)
                                 } else {
-                                    for x in first..<last { destination[x] = line[x * strideX] }
+                                    for x in first..<last { destination[x] = line[x * strideX + offset] }
                                 }
                                 if last < outWidth { (destination + last).update(repeating: 0, count: outWidth - last) }
                             }

@@ -135,12 +135,12 @@ struct TransposedConvolution: Sendable {
                                         for y in 0..<inSize[1] {
                                             let oy = y * s[1] + ky - p[1]
                                             guard oy >= 0 && oy < outSize[1] else { continue }
-                                            let line = plane + (oz * outSize[1] + oy) * outSize[2] + offset
+                                            let line = plane + (oz * outSize[1] + oy) * outSize[2]
                                             let row = block + (z * inSize[1] + y) * inSize[2]
                                             if placing {
-                                                for x in first..<last { line[x * s[2]] = row[x] + b }
+                                                for x in first..<last { line[x * s[2] + offset] = row[x] + b }
                                             } else {
-                                                for x in first..<last { line[x * s[2]] += row[x] }
+                                                for x in first..<last { line[x * s[2] + offset] += row[x] }
                                             }
                                         }
                                     }

@@ -65,7 +65,7 @@ enum Activation: Sendable, Equatable {
 
 /// Activations that need more than the value: PReLU's per-channel weight and the softmax over
 /// channels.
-enum Activations {
+enum Activations: Sendable {
     /// PReLU: `x` for `x ≥ 0`, `a · x` below, with one `a` for every channel or one per channel.
     /// Precondition (a caller mistake): `weight` holds 1 or `map.channels` values.
     static func prelu(_ map: inout FeatureMap, weight: [Float]) {

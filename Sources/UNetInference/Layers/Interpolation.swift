@@ -7,7 +7,8 @@
 ///   mixed with weights `1 − λ` and `λ` on each axis.
 ///
 /// Precondition (a caller mistake): one positive factor per spatial axis.
-enum Interpolation {
+enum Interpolation: Sendable {
+    /// How an output value is taken from the input.
     enum Mode: Sendable, Equatable {
         case nearest
         case linear(alignCorners: Bool)

@@ -1,7 +1,7 @@
 /// Merges of skip connections, gates and channel reductions over maps of 1, 2 or 3 spatial axes.
 /// Shapes come from the network and the input file, so a mismatch throws an ``InferenceError``
 /// naming both shapes instead of crashing.
-enum Merging {
+enum Merging: Sendable {
     /// The centre of `map` at the `target` spatial sizes: offset `⌊(in − out)/2⌋` per axis.
     static func centreCrop(_ map: FeatureMap, to target: [Int]) throws(InferenceError) -> FeatureMap {
         try checkAxes(map, target, "crop")

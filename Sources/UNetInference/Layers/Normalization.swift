@@ -5,7 +5,7 @@ import Foundation
 /// affine scale or shift. Preconditions (caller mistakes, checked when the weights are loaded):
 /// `weight` and `bias` are empty or hold one value per channel, the statistics hold one per
 /// channel, and `groups` divides the channels.
-enum Normalization {
+enum Normalization: Sendable {
     /// Batch normalisation from running statistics (`eval()` mode), for when it cannot be folded
     /// into the convolution before: `(x − mean) / √(variance + eps) · weight + bias`.
     static func batchNorm(

@@ -8,7 +8,7 @@
 /// here such a window that sees only padding gives −∞ (max) or NaN (average without padding
 /// counted), never a crash. Preconditions (caller mistakes): one kernel, stride and padding per
 /// spatial axis, kernel and stride positive, padding non-negative.
-enum Pooling {
+enum Pooling: Sendable {
     /// What a window is reduced to.
     enum Kind: Sendable, Equatable {
         case max

@@ -1,6 +1,8 @@
 import Foundation
 
-/// Layers without weights: pooling, interpolation, instance norm, merging and the final activation.
+/// The 2-D layers without weights of the schema-1 networks (2×2 max-pool, ×2 upsampling, instance
+/// norm, crop, pad, two-way concatenation, softmax). Their N-D generalisations are ``Pooling``,
+/// ``Interpolation``, ``Normalization``, ``Merging`` and ``Activations``.
 enum Resampling {
     /// 2×2 max-pooling with stride 2; odd sizes drop the last row or column (PyTorch's floor).
     static func maxPool2(_ input: FeatureMap) -> FeatureMap {

@@ -1,18 +1,32 @@
 import Foundation
 import UNetCheckpoint
 
-/// A 2-D convolution (stride 1) with its padding, bias and an optional activation fused. 3×3
-/// kernels on more than a few channels run by Winograd F(2×2, 3×3) (``WinogradKernel``); the
-/// others as GEMMs over blocks of output rows, so the unfolded input stays small. Blocks run in
-/// parallel, each with single-threaded OpenBLAS.
+/// A convolution over 1, 2 or 3 spatial axes with PyTorch's `Conv1d/2d/3d` arithmetic: per-axis
+/// kernel, stride, dilation and zero padding (before and after may differ, as TensorFlow's
+/// "same"), groups (depthwise when `groups == inChannels`), a bias and an optional activation
+/// fused. 2-D 3×3 stride-1 undilated ungrouped kernels on more than a few channels run by Winograd
+/// F(2×2, 3×3) (``WinogradKernel``); the others as an im2col GEMM over blocks of output rows (one
+/// row: one output depth and height), so the unfolded input stays small. Blocks run in parallel,
+/// each with single-threaded OpenBLAS.
+///
+/// Preconditions (mistakes of the calling code, which checks shapes when it loads the weights):
+/// every per-axis array has one entry per spatial axis, `groups` divides both channel counts,
+/// `weight` holds `outChannels × inChannels / groups × Π kernel` values, sizes and strides are
+/// positive, and the input has `inChannels` channels and as many spatial axes as the kernel. An
+/// input smaller than the kernel gives an empty output (size 0 on that axis), not a crash.
 struct Convolution: Sendable {
     let inChannels: Int
     let outChannels: Int
-    let kernel: Int
-    /// Zero padding before and after, vertically and horizontally.
-    let padTop: Int, padBottom: Int, padLeft: Int, padRight: Int
-    /// `[outChannels, inChannels × kernel × kernel]`, row-major (OIHW flattened); empty when the
-    /// Winograd kernel holds the weights.
+    /// Per spatial axis, in the map's order (`[D, H, W]`, `[H, W]` or `[W]`).
+    let kernel: [Int]
+    let stride: [Int]
+    let dilation: [Int]
+    /// Zero padding before and after, per spatial axis.
+    let padBefore: [Int]
+    let padAfter: [Int]
+    let groups: Int
+    /// `[outChannels, inChannels / groups × Π kernel]`, row-major (OI[D]HW flattened); empty when
+    /// the Winograd kernel holds the weights.
     let weight: [Float]
     /// One per output channel (zeros when the layer has no bias).
     let bias: [Float]
@@ -24,17 +38,44 @@ struct Convolution: Sendable {
     /// The largest unfolded block per thread, in floats (about 4 MiB).
     static let blockLimit = 1 << 20
 
+    /// A general convolution. An empty `stride` or `dilation` means 1 on every axis, an empty
+    /// padding 0 on every axis; an empty `bias` means none.
     init(
-        inChannels: Int, outChannels: Int, kernel: Int, padTop: Int, padBottom: Int, padLeft: Int, padRight: Int,
-        weight: [Float], bias: [Float], activation: Activation?
+        inChannels: Int, outChannels: Int, kernel: [Int], stride: [Int] = [], dilation: [Int] = [],
+        padBefore: [Int] = [], padAfter: [Int] = [], groups: Int = 1, weight: [Float], bias: [Float],
+        activation: Activation?
     ) {
+        let axes = kernel.count
+        let ones = [Int](repeating: 1, count: axes), zeros = [Int](repeating: 0, count: axes)
+        let stride = stride.isEmpty ? ones : stride
+        let dilation = dilation.isEmpty ? ones : dilation
+        let padBefore = padBefore.isEmpty ? zeros : padBefore
+        let padAfter = padAfter.isEmpty ? zeros : padAfter
+        precondition((1...3).contains(axes), "a convolution has 1, 2 or 3 spatial axes")
+        precondition(
+            [stride, dilation, padBefore, padAfter].allSatisfy { $0.count == axes },
+            "one stride, dilation and padding per axis")
+        precondition(
+            kernel.allSatisfy { $0 >= 1 } && stride.allSatisfy { $0 >= 1 } && dilation.allSatisfy { $0 >= 1 }
+                && padBefore.allSatisfy { $0 >= 0 } && padAfter.allSatisfy { $0 >= 0 }, "bad convolution geometry")
+        precondition(
+            groups >= 1 && inChannels % groups == 0 && outChannels % groups == 0, "groups must divide the channels")
+        precondition(
+            weight.count == outChannels * inChannels / groups * kernel.reduce(1, *), "the weight does not fit")
+        precondition(bias.isEmpty || bias.count == outChannels, "one bias per output channel")
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.kernel = kernel
-        (self.padTop, self.padBottom, self.padLeft, self.padRight) = (padTop, padBottom, padLeft, padRight)
+        self.stride = stride
+        self.dilation = dilation
+        self.padBefore = padBefore
+        self.padAfter = padAfter
+        self.groups = groups
         self.bias = bias.isEmpty ? [Float](repeating: 0, count: outChannels) : bias
         self.activation = activation
-        if kernel == 3 && inChannels >= Self.winogradMinimumChannels {
+        if kernel == [3, 3] && stride == [1, 1] && dilation == [1, 1] && groups == 1
+            && inChannels >= Self.winogradMinimumChannels
+        {
             winograd = WinogradKernel(weight: weight, outChannels: outChannels, inChannels: inChannels)
             self.weight = []
         } else {
@@ -43,15 +84,39 @@ struct Convolution: Sendable {
         }
     }
 
+    /// A 2-D square-kernel stride-1 convolution (the layers of the schema-1 networks).
+    init(
+        inChannels: Int, outChannels: Int, kernel: Int, padTop: Int, padBottom: Int, padLeft: Int, padRight: Int,
+        weight: [Float], bias: [Float], activation: Activation?
+    ) {
+        self.init(
+            inChannels: inChannels, outChannels: outChannels, kernel: [kernel, kernel], padBefore: [padTop, padLeft],
+            padAfter: [padBottom, padRight], weight: weight, bias: bias, activation: activation)
+    }
+
+    /// The output's spatial sizes for an input's: `⌊(in + before + after − dilation·(k − 1) − 1) / stride⌋ + 1`,
+    /// or 0 when the padded input is smaller than the dilated kernel.
+    func outputSpatial(_ input: [Int]) -> [Int] {
+        input.indices.map { axis in
+            let room = input[axis] + padBefore[axis] + padAfter[axis] - dilation[axis] * (kernel[axis] - 1) - 1
+            return room < 0 ? 0 : room / stride[axis] + 1
+        }
+    }
+
+    /// The output's height and width for a 2-D input.
     func outputSize(height: Int, width: Int) -> (Int, Int) {
-        (height + padTop + padBottom - kernel + 1, width + padLeft + padRight - kernel + 1)
+        let sizes = outputSpatial([height, width])
+        return (sizes[0], sizes[1])
     }
 
     func callAsFunction(_ input: FeatureMap, threads: Int) -> FeatureMap {
         precondition(input.channels == inChannels, "convolution expects \(inChannels) channels")
-        let (outHeight, outWidth) = outputSize(height: input.height, width: input.width)
-        var output = FeatureMap(batch: input.batch, channels: outChannels, height: outHeight, width: outWidth)
-        let outSample = outChannels * outHeight * outWidth
+        precondition(input.spatial.count == kernel.count, "convolution expects \(kernel.count) spatial axes")
+        let outSpatial = outputSpatial(input.spatial)
+        var output = FeatureMap(batch: input.batch, channels: outChannels, spatial: outSpatial)
+        let outSample = output.sampleSize
+        guard outSample > 0 else { return output }
+        let (outHeight, outWidth, out3) = (output.height, output.width, output.spatial3)
         input.values.withUnsafeBufferPointer { source in
             output.values.withUnsafeMutableBufferPointer { target in
                 for sample in 0..<input.batch {
@@ -59,15 +124,15 @@ struct Convolution: Sendable {
                     let outBase = target.baseAddress! + sample * outSample
                     if let winograd {
                         let geometry = WinogradKernel.Geometry(
-                            height: input.height, width: input.width, padTop: padTop, padLeft: padLeft,
+                            height: input.height, width: input.width, padTop: padBefore[0], padLeft: padBefore[1],
                             outHeight: outHeight, outWidth: outWidth)
                         winograd.convolve(
                             inBase, into: outBase, geometry: geometry, bias: bias, activation: activation,
                             threads: threads)
                     } else {
                         unfoldAndMultiply(
-                            inBase, input: input, into: outBase, outHeight: outHeight, outWidth: outWidth,
-                            threads: threads)
+                            inBase, geometry: Geometry(self, input: input.spatial3, output: out3),
+                            into: outBase, threads: threads)
                     }
                 }
             }
@@ -75,43 +140,72 @@ struct Convolution: Sendable {
         return output
     }
 
-    /// im2col and GEMM over blocks of output rows (a 1×1 kernel without padding needs no unfolding).
+    /// The convolution's parameters as three axes (depth, height, width), leading axes of size 1.
+    struct Geometry {
+        let kernel: [Int], stride: [Int], dilation: [Int], pad: [Int]
+        let input: [Int], output: [Int]
+        var inPlane: Int { input[0] * input[1] * input[2] }
+        var outPlane: Int { output[0] * output[1] * output[2] }
+        var kernelVolume: Int { kernel[0] * kernel[1] * kernel[2] }
+
+        init(_ conv: Convolution, input: [Int], output: [Int]) {
+            func three(_ values: [Int], _ fill: Int) -> [Int] {
+                [Int](repeating: fill, count: 3 - values.count) + values
+            }
+            (kernel, stride, dilation) = (three(conv.kernel, 1), three(conv.stride, 1), three(conv.dilation, 1))
+            pad = three(conv.padBefore, 0)
+            (self.input, self.output) = (input, output)
+        }
+    }
+
+    /// im2col and GEMM over blocks of output rows, one GEMM per group (a 1×1 kernel of stride 1
+    /// without padding needs no unfolding).
     private func unfoldAndMultiply(
-        _ source: UnsafePointer<Float>, input: FeatureMap, into target: UnsafeMutablePointer<Float>, outHeight: Int,
-        outWidth: Int, threads: Int
+        _ source: UnsafePointer<Float>, geometry: Geometry, into target: UnsafeMutablePointer<Float>, threads: Int
     ) {
-        let depth = inChannels * kernel * kernel
-        let direct = kernel == 1 && padTop == 0 && padLeft == 0 && padBottom == 0 && padRight == 0
+        let groupIn = inChannels / groups, groupOut = outChannels / groups
+        let depth = groupIn * geometry.kernelVolume
+        let outWidth = geometry.output[2]
+        let outRows = geometry.output[0] * geometry.output[1]
+        let direct =
+            kernel.allSatisfy { $0 == 1 } && stride.allSatisfy { $0 == 1 } && padBefore.allSatisfy { $0 == 0 }
+            && padAfter.allSatisfy { $0 == 0 }
         let fitting = max(1, Self.blockLimit / max(1, depth * outWidth))
-        let rowsPerBlock = max(1, min(fitting, (outHeight + threads - 1) / threads))
-        let blocks = (outHeight + rowsPerBlock - 1) / rowsPerBlock
+        let rowsPerBlock = max(1, min(fitting, (outRows + threads - 1) / threads))
+        let blocks = (outRows + rowsPerBlock - 1) / rowsPerBlock
         let workers = max(1, min(threads, blocks))
         let scratchSize = direct ? 0 : depth * rowsPerBlock * outWidth
         var scratch = [Float](repeating: 0, count: workers * scratchSize)
-        let plane = outHeight * outWidth
+        let (inPlane, outPlane) = (geometry.inPlane, geometry.outPlane)
         scratch.withUnsafeMutableBufferPointer { scratchBuffer in
             weight.withUnsafeBufferPointer { weights in
                 bias.withUnsafeBufferPointer { bias in
                     let (scratch, weights, bias) = (scratchBuffer.baseAddress, weights.baseAddress!, bias.baseAddress!)
                     Parallel.forEach(blocks, threads: workers) { block, worker in
                         let row = block * rowsPerBlock
-                        let rows = min(rowsPerBlock, outHeight - row)
+                        let rows = min(rowsPerBlock, outRows - row)
                         let columns = rows * outWidth
-                        let matrix: UnsafePointer<Float>
-                        let ldb: Int
-                        if direct {
-                            (matrix, ldb) = (source + row * outWidth, plane)
-                        } else {
-                            let unfolded = scratch! + worker * scratchSize
-                            unfold(source, input: input, firstRow: row, rows: rows, outWidth: outWidth, into: unfolded)
-                            (matrix, ldb) = (UnsafePointer(unfolded), columns)
+                        for group in 0..<groups {
+                            let groupSource = source + group * groupIn * inPlane
+                            let matrix: UnsafePointer<Float>
+                            let ldb: Int
+                            if direct {
+                                (matrix, ldb) = (groupSource + row * outWidth, inPlane)
+                            } else {
+                                let unfolded = scratch! + worker * scratchSize
+                                Self.unfold(
+                                    groupSource, channels: groupIn, geometry: geometry, firstRow: row, rows: rows,
+                                    into: unfolded)
+                                (matrix, ldb) = (UnsafePointer(unfolded), columns)
+                            }
+                            BLAS.multiply(
+                                m: groupOut, n: columns, k: depth, weights + group * groupOut * depth, lda: depth,
+                                matrix, ldb: ldb, into: target + group * groupOut * outPlane + row * outWidth,
+                                ldc: outPlane)
                         }
-                        let out = target + row * outWidth
-                        BLAS.multiply(
-                            m: outChannels, n: columns, k: depth, weights, lda: depth, matrix, ldb: ldb, into: out,
-                            ldc: plane)
                         for channel in 0..<outChannels {
-                            let values = UnsafeMutableBufferPointer(start: out + channel * plane, count: columns)
+                            let values = UnsafeMutableBufferPointer(
+                                start: target + channel * outPlane + row * outWidth, count: columns)
                             let b = bias[channel]
                             if b != 0 { for i in values.indices { values[i] += b } }
                             activation?.apply(values)
@@ -122,72 +216,52 @@ struct Convolution: Sendable {
         }
     }
 
-    /// im2col for output rows `firstRow ..< firstRow + rows`: row `(c, ky, kx)`, column `(y, x)`.
-    private func unfold(
-        _ source: UnsafePointer<Float>, input: FeatureMap, firstRow: Int, rows: Int, outWidth: Int,
+    /// `⌈a / b⌉` for a positive `b`.
+    @inline(__always)
+    static func ceilDivide(_ a: Int, _ b: Int) -> Int { a >= 0 ? (a + b - 1) / b : -((-a) / b) }
+
+    /// im2col for output rows `firstRow ..< firstRow + rows` (a row: one output depth and height):
+    /// row `(c, kd, ky, kx)`, column `(row, x)`.
+    private static func unfold(
+        _ source: UnsafePointer<Float>, channels: Int, geometry g: Geometry, firstRow: Int, rows: Int,
         into columns: UnsafeMutablePointer<Float>
     ) {
-        let width = input.width, height = input.height
+        let (depth, height, width) = (g.input[0], g.input[1], g.input[2])
+        let (outHeight, outWidth) = (g.output[1], g.output[2])
         let blockColumns = rows * outWidth
-        for channel in 0..<inChannels {
-            let plane = source + channel * height * width
-            for ky in 0..<kernel {
-                for kx in 0..<kernel {
-                    var destination = columns + ((channel * kernel + ky) * kernel + kx) * blockColumns
-                    for y in firstRow..<(firstRow + rows) {
-                        let sy = y + ky - padTop
-                        if sy < 0 || sy >= height {
-                            destination.update(repeating: 0, count: outWidth)
-                        } else {
-                            let line = plane + sy * width
-                            let first = max(0, padLeft - kx)
-                            let last = min(outWidth, width + padLeft - kx)
-                            if first > 0 { destination.update(repeating: 0, count: first) }
-                            if last > first {
-                                (destination + first).update(from: line + (first + kx - padLeft), count: last - first)
+        let strideX = g.stride[2]
+        for channel in 0..<channels {
+            let volume = source + channel * g.inPlane
+            for kz in 0..<g.kernel[0] {
+                for ky in 0..<g.kernel[1] {
+                    for kx in 0..<g.kernel[2] {
+                        let position = ((channel * g.kernel[0] + kz) * g.kernel[1] + ky) * g.kernel[2] + kx
+                        var destination = columns + position * blockColumns
+                        // Source column x·stride + offset; the outputs x in first..<last read inside the row.
+                        let offset = kx * g.dilation[2] - g.pad[2]
+                        let first = min(outWidth, max(0, ceilDivide(-offset, strideX)))
+                        let last = max(first, min(outWidth, ceilDivide(width - offset, strideX)))
+                        for row in firstRow..<(firstRow + rows) {
+                            let (z, y) = row.quotientAndRemainder(dividingBy: outHeight)
+                            let sz = z * g.stride[0] + kz * g.dilation[0] - g.pad[0]
+                            let sy = y * g.stride[1] + ky * g.dilation[1] - g.pad[1]
+                            if sz < 0 || sz >= depth || sy < 0 || sy >= height {
+                                destination.update(repeating: 0, count: outWidth)
+                            } else {
+                                let line = volume + (sz * height + sy) * width
+                                if first > 0 { destination.update(repeating: 0, count: first) }
+                                if strideX == 1 {
+                                    (destination + first).update(from: line + (first + offset), count: last - first)
+                                } else {
+                                    for x in first..<last { destination[x] = line[x * strideX + offset] }
+                                }
+                                if last < outWidth { (destination + last).update(repeating: 0, count: outWidth - last) }
                             }
-                            if last < outWidth {
-                                (destination + max(last, first)).update(
-                                    repeating: 0, count: outWidth - max(last, first))
-                            }
+                            destination += outWidth
                         }
-                        destination += outWidth
                     }
                 }
             }
-        }
-    }
-}
-
-/// An element-wise activation.
-enum Activation: Sendable {
-    case relu
-    case leakyReLU(Float)
-    case sigmoid
-
-    @inline(__always)
-    func apply(_ value: Float) -> Float {
-        switch self {
-        case .relu: return max(value, 0)
-        case .leakyReLU(let slope): return value < 0 ? value * slope : value
-        case .sigmoid: return 1 / (1 + expf(-value))
-        }
-    }
-
-    @inline(__always)
-    func apply(_ values: SIMD4<Float>) -> SIMD4<Float> {
-        switch self {
-        case .relu: return values.replacing(with: 0, where: values .< 0)
-        case .leakyReLU(let slope): return values.replacing(with: values * slope, where: values .< 0)
-        case .sigmoid: return SIMD4(apply(values[0]), apply(values[1]), apply(values[2]), apply(values[3]))
-        }
-    }
-
-    func apply(_ values: UnsafeMutableBufferPointer<Float>) {
-        switch self {
-        case .relu: for i in values.indices { values[i] = max(values[i], 0) }
-        case .leakyReLU(let slope): for i in values.indices where values[i] < 0 { values[i] *= slope }
-        case .sigmoid: for i in values.indices { values[i] = 1 / (1 + expf(-values[i])) }
         }
     }
 }

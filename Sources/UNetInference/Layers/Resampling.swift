@@ -1,6 +1,8 @@
 import Foundation
 
-/// Layers without weights: pooling, interpolation, instance norm, merging and the final activation.
+/// The 2-D layers without weights of the schema-1 networks (2×2 max-pool, ×2 upsampling, instance
+/// norm, crop, pad, two-way concatenation, softmax). Their N-D generalisations are ``Pooling``,
+/// ``Interpolation``, ``Normalization``, ``Merging`` and ``Activations``.
 enum Resampling {
     /// 2×2 max-pooling with stride 2; odd sizes drop the last row or column (PyTorch's floor).
     static func maxPool2(_ input: FeatureMap) -> FeatureMap {
@@ -82,21 +84,7 @@ enum Resampling {
     }
 
     static func instanceNorm(_ map: inout FeatureMap, eps: Float, weight: [Float], bias: [Float]) {
-        let n = map.plane
-        for plane in 0..<(map.batch * map.channels) {
-            let channel = plane % map.channels
-            var mean = 0.0, squares = 0.0
-            for i in 0..<n { mean += Double(map.values[plane * n + i]) }
-            mean /= Double(n)
-            for i in 0..<n {
-                let d = Double(map.values[plane * n + i]) - mean
-                squares += d * d
-            }
-            let scale =
-                Float(1 / (squares / Double(n) + Double(eps)).squareRoot()) * (weight.isEmpty ? 1 : weight[channel])
-            let shift = (bias.isEmpty ? 0 : bias[channel]) - Float(mean) * scale
-            for i in 0..<n { map.values[plane * n + i] = map.values[plane * n + i] * scale + shift }
-        }
+        Normalization.instanceNorm(&map, eps: eps, weight: weight, bias: bias)
     }
 
     /// Crops every plane to `height × width` starting at (`top`, `left`).
@@ -151,22 +139,6 @@ enum Resampling {
         return output
     }
 
-    /// Softmax over the channels at every pixel.
-    static func softmax(_ map: inout FeatureMap) {
-        let n = map.plane
-        for sample in 0..<map.batch {
-            let base = sample * map.sampleSize
-            for i in 0..<n {
-                var largest = -Float.infinity
-                for c in 0..<map.channels { largest = max(largest, map.values[base + c * n + i]) }
-                var total: Float = 0
-                for c in 0..<map.channels {
-                    let e = expf(map.values[base + c * n + i] - largest)
-                    map.values[base + c * n + i] = e
-                    total += e
-                }
-                for c in 0..<map.channels { map.values[base + c * n + i] /= total }
-            }
-        }
-    }
+    /// Softmax over the channels at every position (any dimension).
+    static func softmax(_ map: inout FeatureMap) { Activations.softmax(&map) }
 }

@@ -142,10 +142,25 @@ struct Convert: ParsableCommand {
             schemaVersion: schemaVersion.flatMap(SchemaVersion.init) ?? .current,
             completeMetadata: imported.pendingProvenance)
         try reportingErrors(options, exitCode: ExitStatus.forWriting) {
-            let notes = try CheckpointExporter.write(
-                checkpoint, to: output, format: outputFormat, layout: layout, options: writeOptions,
-                onnx: ONNXExportOptions(opset: opset ?? ONNXExportOptions.defaultOpset, foldBatchNorm: foldBatchnorm))
-            for note in notes { printNote(note) }
+            if outputFormat == .onnx {
+                guard layout == nil else {
+                    throw FormatError(
+                        .unsupported, file: output,
+                        "an ONNX model has no key layout: its initializers use canonical keys")
+                }
+                do {
+                    try ONNXExporter.write(
+                        checkpoint, to: output,
+                        options: ONNXExportOptions(
+                            opset: opset ?? ONNXExportOptions.defaultOpset, foldBatchNorm: foldBatchnorm))
+                } catch let error as ONNXExportError {
+                    throw FormatError(.unsupported, file: output, error.message)
+                }
+            } else {
+                let notes = try CheckpointExporter.write(
+                    checkpoint, to: output, format: outputFormat, layout: layout, options: writeOptions)
+                for note in notes { printNote(note) }
+            }
         }
         print("wrote \(output) (\(outputFormat.rawValue))")
     }

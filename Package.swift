@@ -63,7 +63,7 @@ let package = Package(
         .target(
             name: "UNetFormats",
             dependencies: [
-                "UNetCheckpoint", "UNetONNX", "HDF5", "CUNetZlib",
+                "UNetCheckpoint", "HDF5", "CUNetZlib",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
 

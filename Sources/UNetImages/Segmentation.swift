@@ -26,9 +26,9 @@ public struct Segmentation: Sendable {
     /// The number of output channels.
     public let channels: Int
 
-    public init(_ architecture: UNetArchitecture) {
-        channels = architecture.outChannels
-        switch architecture.finalActivation {
+    public init(_ network: UNetNetwork) {
+        channels = network.outputChannels
+        switch network.architecture.finalActivation {
         case .softmax: (head, outputIsProbability) = (.softmax, true)
         case .sigmoid: (head, outputIsProbability) = (.sigmoid, true)
         case .none: (head, outputIsProbability) = (channels == 1 ? .sigmoid : .softmax, false)

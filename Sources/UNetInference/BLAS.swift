@@ -64,7 +64,7 @@ enum BLAS {
     }
 
     /// Runs `body` with OpenBLAS restricted to one thread, restoring its setting afterwards.
-    static func singleThreaded<T>(_ body: () throws -> T) rethrows -> T {
+    static func singleThreaded<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         let saved = loaded.getThreads()
         loaded.setThreads(1)
         defer { loaded.setThreads(saved) }

@@ -18,23 +18,33 @@ public struct UNetModel: Sendable {
     /// ``predict(_:)``, with one thread).
     public var threads = Parallel.cores
 
-    /// One node, ready to run.
+    /// One node, ready to run: the interpreter's one switch over ``UNetNetwork/Operation`` is in
+    /// ``init(_:)``, which turns each node into a step; ``run(_:until:)`` executes the steps.
     enum Step: Sendable {
         case input
         /// The input's value, unchanged (dropout, or a node folded into the one before).
         case identity
         case conv(Convolution)
-        case convTranspose(TransposedConvolution)
-        /// `x · scale[c] + shift[c]`: a batch norm that could not be folded.
-        case channelAffine(scale: [Float], shift: [Float])
-        case instanceNorm(eps: Float, weight: [Float], bias: [Float])
+        /// A convolution with TensorFlow's `same` padding and a stride: its padding depends on the
+        /// input size, so it is arranged on each call.
+        case sameStridedConv(Layer.Conv, inChannels: Int, weight: [Float], bias: [Float], activation: Activation?)
+        /// A transposed convolution, then a crop to `cropTo(input side)` per axis when Keras' `same`
+        /// padding removes one more value at the end than at the start.
+        case convTranspose(TransposedConvolution, sameScale: [Int]?)
+        case batchNorm(mean: [Float], variance: [Float], weight: [Float], bias: [Float], eps: Float)
+        case groupNorm(groups: Int, eps: Float, weight: [Float], bias: [Float])
         case activation(Activation)
+        case prelu([Float])
         case softmax
-        case maxPool2
-        case upsample2(bilinear: Bool, alignCorners: Bool)
+        case pool(Pooling.Kind, Layer.Pool)
+        case interpolate(scale: [Int], mode: Interpolation.Mode)
         case crop
         case pad(replicateEnd: Bool)
         case concat
+        case add
+        case multiply
+        case channelStatistic(Layer.SpatialAttention.Statistic)
+        case globalAveragePool
     }
 
     let steps: [Step]
@@ -43,8 +53,7 @@ public struct UNetModel: Sendable {
 
     public var architecture: UNetArchitecture { network.architecture }
 
-    /// Arranges a checkpoint's weights for inference (float16 and bfloat16 are widened exactly);
-    /// throws naming the first node kind this forward pass does not run.
+    /// Arranges a checkpoint's weights for inference (float16 and bfloat16 are widened exactly).
     public init(_ checkpoint: Checkpoint) throws(InferenceError) {
         let network = checkpoint.network
         self.network = network
@@ -52,15 +61,17 @@ public struct UNetModel: Sendable {
         var steps: [Step] = []
         var folded = Set<Int>()
         func values(_ key: String) -> [Float] { checkpoint.tensors[key]?.floatValues() ?? [] }
-        func unsupported(_ node: UNetNetwork.Node, _ what: String) -> InferenceError {
-            InferenceError(message: "\(node.path): the CPU forward pass does not run \(what) yet")
-        }
         /// The node that alone reads `index`'s output, if exactly one does.
         func soleConsumer(_ index: Int) -> Int? { consumers[index].count == 1 ? consumers[index][0] : nil }
-
-        guard network.architecture.spatialDims == 2 else {
-            throw InferenceError(message: "the CPU forward pass runs 2-D networks only (this one is 3-D)")
+        /// Marks a ReLU-like activation that alone reads `index`'s output as applied by it.
+        func fusedActivation(after index: Int) -> Activation? {
+            guard let next = soleConsumer(index), case .activation(let activation) = network.nodes[next].operation,
+                let simple = Activation(fusable: activation)
+            else { return nil }
+            folded.insert(next)
+            return simple
         }
+
         for (index, node) in network.nodes.enumerated() {
             if folded.contains(index) {
                 steps.append(.identity)
@@ -71,9 +82,6 @@ public struct UNetModel: Sendable {
             case .input: steps.append(.input)
             case .dropout: steps.append(.identity)
             case .conv(let conv):
-                guard conv.stride.allSatisfy({ $0 == 1 }), conv.dilation.allSatisfy({ $0 == 1 }), conv.groups == 1,
-                    conv.kernel[0] == conv.kernel[1]
-                else { throw unsupported(node, "strided, dilated, grouped or non-square convolutions") }
                 let key = node.key!
                 var weight = values("\(key).weight")
                 var bias = values("\(key).bias")
@@ -86,87 +94,80 @@ public struct UNetModel: Sendable {
                     folded.insert(next)
                     last = next
                 }
-                // Fuse a ReLU-like activation that alone reads the result.
-                var fused: Activation?
-                if let next = soleConsumer(last), case .activation(let activation) = network.nodes[next].operation,
-                    let simple = Activation(fusable: activation)
-                {
-                    fused = simple
-                    folded.insert(next)
-                }
-                let k = conv.kernel[0]
-                let (before, after): (Int, Int)
+                let activation = fusedActivation(after: last)
                 switch conv.padding {
                 case .explicit(let pads):
-                    guard pads[0] == pads[1] else { throw unsupported(node, "padding that differs between axes") }
-                    (before, after) = (pads[0], pads[0])
-                case .same: (before, after) = ((k - 1) / 2, k - 1 - (k - 1) / 2)
+                    steps.append(
+                        .conv(
+                            Convolution(
+                                inChannels: inputChannels, outChannels: conv.out, kernel: conv.kernel,
+                                stride: conv.stride, dilation: conv.dilation, padBefore: pads, padAfter: pads,
+                                groups: conv.groups, weight: weight, bias: bias, activation: activation)))
+                case .same where conv.stride.allSatisfy({ $0 == 1 }):
+                    let total = zip(conv.kernel, conv.dilation).map { ($0 - 1) * $1 }
+                    steps.append(
+                        .conv(
+                            Convolution(
+                                inChannels: inputChannels, outChannels: conv.out, kernel: conv.kernel,
+                                stride: conv.stride, dilation: conv.dilation, padBefore: total.map { $0 / 2 },
+                                padAfter: total.map { $0 - $0 / 2 }, groups: conv.groups, weight: weight, bias: bias,
+                                activation: activation)))
+                case .same:
+                    steps.append(
+                        .sameStridedConv(
+                            conv, inChannels: inputChannels, weight: weight, bias: bias, activation: activation))
                 }
-                steps.append(
-                    .conv(
-                        Convolution(
-                            inChannels: inputChannels, outChannels: conv.out, kernel: k, padTop: before,
-                            padBottom: after, padLeft: before, padRight: after, weight: weight, bias: bias,
-                            activation: fused)))
             case .convTranspose(let conv):
-                guard conv.kernel == conv.stride, conv.kernel[0] == conv.kernel[1], conv.groups == 1,
-                    conv.padding == .explicit([0, 0]), conv.outputPadding.allSatisfy({ $0 == 0 })
-                else { throw unsupported(node, "transposed convolutions other than kernel = stride, square, unpadded") }
-                var fused: Activation?
-                if let next = soleConsumer(index), case .activation(let activation) = network.nodes[next].operation,
-                    let simple = Activation(fusable: activation)
-                {
-                    fused = simple
-                    folded.insert(next)
+                var padding: [Int]
+                var sameScale: [Int]?
+                switch conv.padding {
+                case .explicit(let pads): padding = pads
+                case .same:
+                    let total = zip(conv.kernel, conv.stride).map { $0 - $1 }
+                    padding = total.map { $0 / 2 }
+                    if total.contains(where: { $0 % 2 == 1 }) { sameScale = conv.stride }
                 }
                 steps.append(
                     .convTranspose(
                         TransposedConvolution(
-                            inChannels: inputChannels, outChannels: conv.out, kernel: conv.kernel[0],
+                            inChannels: inputChannels, outChannels: conv.out, kernel: conv.kernel, stride: conv.stride,
+                            padding: padding, outputPadding: conv.outputPadding, groups: conv.groups,
                             weight: values("\(node.key!).weight"), bias: values("\(node.key!).bias"),
-                            activation: fused)))
+                            activation: fusedActivation(after: index)),
+                        sameScale: sameScale))
             case .norm(let norm):
-                let key = node.key
-                let channels = node.channels
-                let weight = norm.affine ? values("\(key!).weight") : [Float](repeating: 1, count: channels)
-                let bias = norm.affine ? values("\(key!).bias") : [Float](repeating: 0, count: channels)
+                let key = node.key ?? ""
+                let (weight, bias) = norm.affine ? (values("\(key).weight"), values("\(key).bias")) : ([], [])
                 switch norm.kind {
                 case .batch:
-                    let mean = values("\(key!).running_mean"), variance = values("\(key!).running_var")
-                    let scale = (0..<channels).map { weight[$0] / (variance[$0] + Float(norm.eps)).squareRoot() }
-                    let shift = (0..<channels).map { bias[$0] - mean[$0] * scale[$0] }
-                    steps.append(.channelAffine(scale: scale, shift: shift))
-                case .instance: steps.append(.instanceNorm(eps: Float(norm.eps), weight: weight, bias: bias))
-                case .group: throw unsupported(node, "group norm")
+                    steps.append(
+                        .batchNorm(
+                            mean: values("\(key).running_mean"), variance: values("\(key).running_var"), weight: weight,
+                            bias: bias, eps: Float(norm.eps)))
+                case .instance:
+                    steps.append(.groupNorm(groups: node.channels, eps: Float(norm.eps), weight: weight, bias: bias))
+                case .group:
+                    steps.append(.groupNorm(groups: norm.groups ?? 1, eps: Float(norm.eps), weight: weight, bias: bias))
                 }
             case .activation(let activation):
-                if activation.kind == .softmax {
-                    steps.append(.softmax)
-                } else if let simple = Activation(fusable: activation) ?? (activation.kind == .sigmoid ? .sigmoid : nil) {
-                    steps.append(.activation(simple))
-                } else {
-                    throw unsupported(node, "\(activation.kind.rawValue) activations")
+                switch activation.kind {
+                case .softmax: steps.append(.softmax)
+                case .prelu: steps.append(.prelu(values("\(node.key!).weight")))
+                default: steps.append(.activation(Activation(elementwise: activation)))
                 }
-            case .maxPool(let pool):
-                guard pool.kernel == [2, 2], pool.stride == [2, 2], pool.padding == [0, 0], !pool.ceilMode else {
-                    throw unsupported(node, "max-pooling other than 2×2 with stride 2")
-                }
-                steps.append(.maxPool2)
+            case .maxPool(let pool): steps.append(.pool(.max, pool))
+            case .avgPool(let pool): steps.append(.pool(.average(countIncludePad: pool.countIncludePad ?? true), pool))
             case .interpolate(let interpolation):
-                guard interpolation.scale == [2, 2] else { throw unsupported(node, "interpolation other than ×2") }
-                steps.append(
-                    .upsample2(
-                        bilinear: interpolation.mode == .linear, alignCorners: interpolation.alignCorners ?? false))
+                let mode: Interpolation.Mode =
+                    interpolation.mode == .nearest ? .nearest : .linear(alignCorners: interpolation.alignCorners ?? false)
+                steps.append(.interpolate(scale: interpolation.scale, mode: mode))
             case .crop: steps.append(.crop)
             case .pad(let mode): steps.append(.pad(replicateEnd: mode == .replicateEnd))
-            case .concat:
-                guard node.inputs.count == 2 else { throw unsupported(node, "concatenations of more than two maps") }
-                steps.append(.concat)
-            case .avgPool: throw unsupported(node, "average pooling")
-            case .add: throw unsupported(node, "residual sums")
-            case .multiply: throw unsupported(node, "gates")
-            case .channelStatistic: throw unsupported(node, "channel statistics")
-            case .globalAveragePool: throw unsupported(node, "global average pooling")
+            case .concat: steps.append(.concat)
+            case .add: steps.append(.add)
+            case .multiply: steps.append(.multiply)
+            case .channelStatistic(let statistic): steps.append(.channelStatistic(statistic))
+            case .globalAveragePool: steps.append(.globalAveragePool)
             }
         }
         self.steps = steps
@@ -207,10 +208,10 @@ public struct UNetModel: Sendable {
     public func predict(_ input: FeatureMap, node: Int) throws(InferenceError) -> FeatureMap {
         try validate(input.shape)
         try BLAS.require()
-        return BLAS.singleThreaded { run(input, until: node) }
+        return try BLAS.singleThreaded { () throws(InferenceError) in try run(input, until: node) }
     }
 
-    private func run(_ input: FeatureMap, until target: Int) -> FeatureMap {
+    private func run(_ input: FeatureMap, until target: Int) throws(InferenceError) -> FeatureMap {
         guard target > 0 else { return input }
         var store = [FeatureMap?](repeating: nil, count: steps.count)
         store[0] = input
@@ -219,50 +220,68 @@ public struct UNetModel: Sendable {
             /// The first input's map, taken over (no copy) when this step is its last reader.
             func take() -> FeatureMap {
                 let source = inputs[0]
-                defer { if lastUse[source] == index && source != target { store[source] = nil } }
+                defer { if lastUse[source] == index { store[source] = nil } }
                 return store[source]!
             }
             func map(_ position: Int) -> FeatureMap { store[inputs[position]]! }
-            let output: FeatureMap
+            var output: FeatureMap
             switch steps[index] {
             case .input: output = input
             case .identity: output = take()
             case .conv(let conv): output = conv(map(0), threads: threads)
-            case .convTranspose(let conv): output = conv(map(0), threads: threads)
-            case .channelAffine(let scale, let shift):
-                var x = take()
-                Resampling.channelAffine(&x, scale: scale, shift: shift)
-                output = x
-            case .instanceNorm(let eps, let weight, let bias):
-                var x = take()
-                Resampling.instanceNorm(&x, eps: eps, weight: weight, bias: bias)
-                output = x
+            case .sameStridedConv(let layer, let inChannels, let weight, let bias, let activation):
+                let x = map(0)
+                let total = x.spatial.indices.map { axis in
+                    let (k, s, d) = (layer.kernel[axis], layer.stride[axis], layer.dilation[axis])
+                    let out = (x.spatial[axis] + s - 1) / s
+                    return max((out - 1) * s + (k - 1) * d + 1 - x.spatial[axis], 0)
+                }
+                let conv = Convolution(
+                    inChannels: inChannels, outChannels: layer.out, kernel: layer.kernel, stride: layer.stride,
+                    dilation: layer.dilation, padBefore: total.map { $0 / 2 }, padAfter: total.map { $0 - $0 / 2 },
+                    groups: layer.groups, weight: weight, bias: bias, activation: activation)
+                output = conv(x, threads: threads)
+            case .convTranspose(let conv, let sameScale):
+                let x = map(0)
+                output = conv(x, threads: threads)
+                if let sameScale {
+                    output = try Merging.centreCrop(output, to: zip(x.spatial, sameScale).map { $0 * $1 })
+                }
+            case .batchNorm(let mean, let variance, let weight, let bias, let eps):
+                output = take()
+                Normalization.batchNorm(&output, mean: mean, variance: variance, weight: weight, bias: bias, eps: eps)
+            case .groupNorm(let groups, let eps, let weight, let bias):
+                output = take()
+                Normalization.groupNorm(&output, groups: groups, eps: eps, weight: weight, bias: bias)
             case .activation(let activation):
-                var x = take()
-                x.values.withUnsafeMutableBufferPointer { activation.apply($0) }
-                output = x
+                output = take()
+                activation.apply(&output)
+            case .prelu(let weight):
+                output = take()
+                Activations.prelu(&output, weight: weight)
             case .softmax:
-                var x = take()
-                Resampling.softmax(&x)
-                output = x
-            case .maxPool2: output = Resampling.maxPool2(map(0))
-            case .upsample2(let bilinear, let alignCorners):
-                output = bilinear ? Resampling.bilinear2(map(0), alignCorners: alignCorners) : Resampling.nearest2(map(0))
-            case .crop:
-                let (x, reference) = (map(0), map(1))
-                output = Resampling.crop(
-                    x, top: (x.height - reference.height) / 2, left: (x.width - reference.width) / 2,
-                    height: reference.height, width: reference.width)
+                output = take()
+                Activations.softmax(&output)
+            case .pool(let kind, let pool):
+                output = Pooling.pool(
+                    map(0), kind: kind, kernel: pool.kernel, stride: pool.stride, padding: pool.padding,
+                    ceilMode: pool.ceilMode)
+            case .interpolate(let scale, let mode): output = Interpolation.upsample(map(0), scale: scale, mode: mode)
+            case .crop: output = try Merging.centreCrop(map(0), to: map(1).spatial)
             case .pad(let replicateEnd):
-                let (x, reference) = (map(0), map(1))
-                output = Resampling.pad(
-                    x, height: reference.height, width: reference.width,
-                    top: replicateEnd ? 0 : (reference.height - x.height) / 2,
-                    left: replicateEnd ? 0 : (reference.width - x.width) / 2, replicate: replicateEnd)
-            case .concat: output = Resampling.concatenate(map(0), map(1))
+                output =
+                    replicateEnd
+                    ? try Merging.replicatePadEnd(map(0), to: map(1).spatial)
+                    : try Merging.zeroPad(map(0), to: map(1).spatial)
+            case .concat: output = try Merging.concatenate(inputs.map { store[$0]! })
+            case .add: output = try Merging.add(map(0), map(1))
+            case .multiply: output = try Merging.multiply(map(0), gate: map(1))
+            case .channelStatistic(let statistic):
+                output = statistic == .mean ? Merging.channelMean(map(0)) : Merging.channelMax(map(0))
+            case .globalAveragePool: output = Merging.globalAveragePool(map(0))
             }
             store[index] = output
-            for source in Set(inputs) where lastUse[source] == index && source != target { store[source] = nil }
+            for source in Set(inputs) where lastUse[source] == index { store[source] = nil }
         }
         return store[target]!
     }
@@ -275,6 +294,22 @@ extension Activation {
         case .relu: self = .relu
         case .leakyReLU: self = .leakyReLU(Float(activation.negativeSlope ?? 0.01))
         default: return nil
+        }
+    }
+}
+
+extension Activation {
+    /// The element-wise activation of a schema activation (not softmax or prelu).
+    init(elementwise activation: Layer.Activation) {
+        switch activation.kind {
+        case .relu, .softmax, .prelu: self = .relu
+        case .leakyReLU: self = .leakyReLU(Float(activation.negativeSlope ?? 0.01))
+        case .elu: self = .elu(Float(activation.alpha ?? 1))
+        case .gelu: self = activation.approximate == "tanh" ? .geluTanh : .gelu
+        case .silu: self = .silu
+        case .sigmoid: self = .sigmoid
+        case .tanh: self = .tanh
+        case .relu6: self = .relu6
         }
     }
 }

@@ -146,11 +146,11 @@ struct Compare: ParsableCommand {
     }
 
     func forward(_ inputs: Inputs, folder: String, peers: Peers?) throws -> [Report.Row] {
-        var model = UNetModel(inputs.paper)
+        var model = try UNetModel(inputs.paper)
         model.threads = threads
         var output = FeatureMap(batch: 0, channels: 0, height: 0, width: 0)
         let ours = try measure(runs: runs) { output = try model.predict(inputs.image) }
-        let operations = 2 * Self.multiplyAccumulates(inputs.paper.architecture, side: side)
+        let operations = 2 * (inputs.paper.network.multiplyAccumulates(forInputSize: [side, side]) ?? 0)
         func rate(_ runs: Runs?) -> String {
             runs.map { String(format: "%.0f GFLOP/s", operations / $0.median / 1e9) } ?? "—"
         }
@@ -186,35 +186,6 @@ struct Compare: ParsableCommand {
     }
 
     // MARK: Helpers
-
-    /// Multiply-accumulates of a valid-padding (paper) U-Net on a square input: 3×3 convs, 2×2
-    /// up-convs, the 1×1 head. Pooling, cropping and ReLU are not counted.
-    static func multiplyAccumulates(_ architecture: UNetArchitecture, side input: Int) -> Double {
-        let plan = architecture.channelPlan
-        let k = Double(architecture.conv.kernel * architecture.conv.kernel)
-        var side = input, total = 0.0
-        var skipChannels: [Int] = []
-        func convs(from channels: Int, _ widths: [Int]) {
-            var channels = channels
-            for width in widths {
-                side -= architecture.conv.kernel - 1
-                total += Double(channels * width) * k * Double(side * side)
-                channels = width
-            }
-        }
-        for (level, entry) in architecture.encoder.enumerated() {
-            convs(from: plan.encoderInputs[level], entry.convs)
-            skipChannels.append(entry.convs.last ?? 0)
-            if level < architecture.depth { side /= 2 }
-        }
-        for level in architecture.decoder.indices.reversed() {
-            let entry = architecture.decoder[level]
-            side *= 2
-            total += Double(plan.decoderBelow[level] * entry.upChannels) * Double(side * side)
-            convs(from: skipChannels[level] + entry.upChannels, entry.convs)
-        }
-        return total + Double(plan.headInput * architecture.outChannels * side * side)
-    }
 
     static func largestRelativeDifference(_ a: [Float], _ b: [Float]) -> Double {
         guard a.count == b.count, !a.isEmpty else { return .infinity }

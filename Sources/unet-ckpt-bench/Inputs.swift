@@ -46,7 +46,7 @@ struct Inputs {
     static func seeded(_ architecture: UNetArchitecture, seed: UInt64) throws -> Checkpoint {
         var generator = SplitMix64(seed: seed)
         var tensors: [String: Tensor] = [:]
-        for spec in architecture.tensorSpecs() {
+        for spec in try architecture.network().tensorSpecs {
             let fanIn = spec.shape.count == 4 ? spec.shape.dropFirst().reduce(1, *) : 1
             let bound = spec.shape.count == 4 ? (6.0 / Double(fanIn)).squareRoot() : 0.1
             let offset: Double =

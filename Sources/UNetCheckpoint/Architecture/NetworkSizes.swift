@@ -125,3 +125,29 @@ extension UNetNetwork {
         return side >= 1 ? side : nil
     }
 }
+
+extension UNetNetwork {
+    /// Multiply-accumulates of the convolutions (direct, not Winograd) for one sample of an input
+    /// size, nil when the size is not valid. Norms, activations, pooling and merges are not counted.
+    public func multiplyAccumulates(forInputSize size: [Int]) -> Double? {
+        guard size.count == architecture.spatialDims else { return nil }
+        var perAxis: [[Int]] = []
+        for (axis, side) in size.enumerated() {
+            guard let sides = sides(forInputSide: side, axis: axis) else { return nil }
+            perAxis.append(sides)
+        }
+        func volume(_ node: Int) -> Double { perAxis.reduce(1) { $0 * Double($1[node]) } }
+        var total = 0.0
+        for (index, node) in nodes.enumerated() {
+            let input = node.inputs.first.map { nodes[$0].channels } ?? 0
+            switch node.operation {
+            case .conv(let conv):
+                total += Double(conv.out * input / conv.groups * conv.kernel.reduce(1, *)) * volume(index)
+            case .convTranspose(let conv):
+                total += Double(conv.out / conv.groups * input * conv.kernel.reduce(1, *)) * volume(node.inputs[0])
+            default: break
+            }
+        }
+        return total
+    }
+}

@@ -1,6 +1,5 @@
 import Foundation
 import UNetCheckpoint
-import UNetONNX
 
 /// Writes a canonical ``Checkpoint`` in any supported format, in the key layout of a project
 /// (by default the one it came from), so that the project's own code loads it.
@@ -18,12 +17,11 @@ public enum CheckpointExporter {
     /// Writes `checkpoint` to `path` atomically.
     /// - Parameter layout: the key layout; by default the source's (`metadata.source.layout`) when
     ///   the format can hold it, else unet-ckpt's canonical keys.
-    /// - Parameter onnx: the opset and BatchNorm handling of an ONNX output (keys have no layout there).
     /// - Returns: notes for the user (what was not written, which layout was chosen).
     @discardableResult
     public static func write(
         _ checkpoint: Checkpoint, to path: String, format: CheckpointFormat, layout: String? = nil,
-        options: WriteOptions = WriteOptions(), onnx: ONNXExportOptions = ONNXExportOptions()
+        options: WriteOptions = WriteOptions()
     ) throws -> [String] {
         // Only unet-ckpt's writer can take metadata late; the others need it complete first.
         var checkpoint = checkpoint
@@ -33,16 +31,8 @@ public enum CheckpointExporter {
             options.completeMetadata = nil
         }
         if format == .onnx {
-            guard layout == nil else {
-                throw FormatError(
-                    .unsupported, file: path, "an ONNX model has no key layout: its initializers use canonical keys")
-            }
-            do {
-                try ONNXExporter.write(checkpoint, to: path, options: onnx)
-            } catch let error as ONNXExportError {
-                throw FormatError(.unsupported, file: path, error.message)
-            }
-            return []
+            throw FormatError(
+                .unsupported, file: path, "ONNX models are written by UNetONNX's ONNXExporter, not by the formats")
         }
         let possible = layouts(for: format)
         guard !possible.isEmpty else {
@@ -124,7 +114,12 @@ public enum CheckpointExporter {
         guard let layout = knownLayouts.first(where: { $0.name == name }) else {
             throw FormatError(.unsupported, file: file, "unknown layout \(name)")
         }
-        let architecture = checkpoint.architecture
+        guard let architecture = checkpoint.architecture.version1 else {
+            throw FormatError(
+                .unsupported, file: file,
+                "the \(name) layout has no place for this network: it uses what only schema 2.0 describes "
+                    + "(\(checkpoint.architecture.featuresBeyondVersion1.joined(separator: ", ")))")
+        }
         let depth = architecture.depth
         // PyTorch lists each module's parameters, then its buffers: BatchNorm's counter comes last.
         var entries: [(key: String, value: PyTorchWriter.Value)] = []
@@ -144,7 +139,7 @@ public enum CheckpointExporter {
                 shapes: Dictionary(
                     uniqueKeysWithValues: checkpoint.orderedTensors.map { ($0.spec.key, $0.tensor.shape) }),
                 known: layout.architectureDefaults(Set(entries.map(\.key))), file: file)
-            let differences = architecture.differences(from: inferred)
+            let differences = checkpoint.architecture.differences(from: inferred)
             guard differences.isEmpty else {
                 throw FormatError(
                     .unsupported, file: file,
@@ -155,7 +150,13 @@ public enum CheckpointExporter {
         return entries
     }
 
-    private static func requireKerasFamily(_ architecture: UNetArchitecture, file: String) throws(FormatError) {
+    private static func requireKerasFamily(_ description: UNetArchitecture, file: String) throws(FormatError) {
+        guard let architecture = description.version1 else {
+            throw FormatError(
+                .unsupported, file: file,
+                "this network cannot be written as Keras functional weights: it uses "
+                    + description.featuresBeyondVersion1.joined(separator: ", "))
+        }
         var problems: [String] = []
         if architecture.upsample.kind == .bilinear && architecture.upsample.convKernel == nil {
             problems.append("bilinear up-sampling without a conv")
@@ -172,14 +173,12 @@ public enum CheckpointExporter {
 
 extension UNetArchitecture {
     /// The JSON fields (dotted paths) where two architectures differ, ignoring the name and
-    /// informative fields (dropout, momentum).
+    /// what does not change outputs (dropout layers, norm momentum).
     func differences(from other: UNetArchitecture) -> [String] {
         func normalized(_ architecture: UNetArchitecture) -> JSONValue {
             var copy = architecture
             copy.name = nil
-            copy.dropout = []
-            copy.norm.momentum = nil
-            return (try? JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(copy))) ?? .null
+            return (try? JSONValue(encoding: copy)).map(Self.withoutInformativeFields) ?? .null
         }
         var result: [String] = []
         func compare(_ a: JSONValue, _ b: JSONValue, _ path: String) {
@@ -187,11 +186,29 @@ extension UNetArchitecture {
                 for key in Set(x.keys).union(y.keys).sorted() {
                     compare(x[key] ?? .null, y[key] ?? .null, path.isEmpty ? key : "\(path).\(key)")
                 }
+            } else if case .array(let x) = a, case .array(let y) = b, x.count == y.count {
+                for (index, (p, q)) in zip(x, y).enumerated() { compare(p, q, "\(path)[\(index)]") }
             } else if a != b {
                 result.append("\(path) is \(a.compactText), the layout's is \(b.compactText)")
             }
         }
         compare(normalized(self), normalized(other), "")
         return result
+    }
+
+    /// The JSON without dropout layers and momentum fields, anywhere.
+    private static func withoutInformativeFields(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case .array(let items):
+            return .array(
+                items.filter { item in
+                    if case .object(let fields) = item, fields["op"] == .string("dropout") { return false }
+                    return true
+                }.map(withoutInformativeFields))
+        case .object(var fields):
+            fields["momentum"] = nil
+            return .object(fields.mapValues(withoutInformativeFields))
+        default: return value
+        }
     }
 }

@@ -45,7 +45,7 @@ enum KerasWriter {
         // Canonical layer names → Keras automatic names, by kind, in creation order.
         return layers.map { layer in
             let kind: String
-            if layer.name.hasSuffix(".up") && checkpoint.architecture.upsample.kind == .transposedConv {
+            if layer.name.hasSuffix(".up") && checkpoint.architecture.version1?.upsample.kind == .transposedConv {
                 kind = "conv2d_transpose"
             } else if layer.name.split(separator: ".").last?.hasPrefix("norm") == true {
                 kind = "batch_normalization"

@@ -1,9 +1,10 @@
 import Foundation
 import UNetCheckpoint
 
-/// Infers a ``UNetArchitecture`` from canonical tensor keys and shapes, completed by the fields
-/// that weights cannot tell (padding, activation, skip merge, …) from a layout's defaults or a
-/// mapping file.
+/// Infers a ``UNetArchitecture`` of the schema 1.0 families from canonical tensor keys and shapes,
+/// completed by the fields that weights cannot tell (padding, norm, activation, down-sampling, skip
+/// merge, …) from a layout's definition or a mapping file. Nothing the weights cannot show is
+/// defaulted here: a field neither side states stops the conversion, naming it.
 enum ArchitectureInference {
     /// - Parameters:
     ///   - shapes: canonical key → shape.
@@ -33,15 +34,7 @@ enum ArchitectureInference {
             "conv": .object([
                 "kernel": .number(Double(first[2])), "bias": .bool(shapes["encoder.0.conv0.bias"] != nil),
             ]),
-            "downsample": .object(["kind": .string("max_pool"), "size": .number(2)]),
         ]
-        if shapes["encoder.0.norm0.running_mean"] != nil {
-            object["norm"] = .object(["kind": .string("batch"), "eps": .number(1e-5)])
-        } else if shapes["encoder.0.norm0.weight"] != nil {
-            object["norm"] = .object(["kind": .string("instance"), "eps": .number(1e-5), "affine": .bool(true)])
-        } else {
-            object["norm"] = .object(["kind": .string("none")])
-        }
         // Decoder levels, from the deepest up, tracking the channels arriving from below.
         var below = encoder[depth].last!
         var decoder = [JSONValue](repeating: .null, count: depth)
@@ -79,7 +72,15 @@ enum ArchitectureInference {
         let merged = JSONValue.object(object).merging(.object(known))
         do {
             let data = try JSONEncoder().encode(merged)
-            return try JSONDecoder().decode(UNetArchitecture.self, from: data)
+            let version1 = try JSONDecoder().decode(ArchitectureV1.self, from: data)
+            do throws(ArchitectureError) {
+                try version1.validate()
+            } catch {
+                throw fail(error.problems.joined(separator: "; "))
+            }
+            return UNetArchitecture(version1)
+        } catch let error as FormatError {
+            throw error
         } catch let error as DecodingError {
             throw fail("\(error.readablePath) cannot be told from the weights; give it in a mapping file (--map)")
         } catch {

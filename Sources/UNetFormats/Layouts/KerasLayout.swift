@@ -10,6 +10,8 @@ enum KerasLayout {
     struct Plan {
         var renames: [String: String] = [:]
         var known: [String: JSONValue] = [:]
+        /// Fields taken from Keras' or the family's defaults because the file cannot show them.
+        var assumptions: [String] = []
     }
 
     /// One step of the network in creation order.
@@ -62,7 +64,19 @@ enum KerasLayout {
                 steps.append(.transposed(layer: layer.name, kernel: kernel, bias: counts[layer.name] == 2))
             case "BatchNormalization":
                 steps.append(.norm(layer: layer.name, eps: layer.number("epsilon") ?? 1e-3))
-            case "MaxPooling2D": steps.append(.pool)
+            case "MaxPooling2D":
+                let sides: [Double] =
+                    if case .array(let values)? = layer.config["pool_size"] {
+                        values.compactMap { if case .number(let n) = $0 { n } else { nil } }
+                    } else { [2, 2] }
+                let strides: [Double] =
+                    if case .array(let values)? = layer.config["strides"] {
+                        values.compactMap { if case .number(let n) = $0 { n } else { nil } }
+                    } else { sides }
+                guard sides == [2, 2], strides == [2, 2] else {
+                    throw fail("MaxPooling2D \(layer.name) has pool size \(sides) and strides \(strides), not 2×2")
+                }
+                steps.append(.pool)
             case "UpSampling2D":
                 var interpolation = "nearest"
                 if case .string(let mode)? = layer.config["interpolation"] { interpolation = mode }
@@ -235,7 +249,18 @@ enum KerasLayout {
         } else {
             throw fail("activation \"\(act)\" is not one the schema describes (relu, leaky_relu)")
         }
-        if let bnEps { known["norm"] = .object(["kind": .string("batch"), "eps": .number(bnEps)]) }
+        known["downsample"] = .object(["kind": .string("max_pool"), "size": .number(2)])
+        if !graphKnown {
+            plan.assumptions.append(
+                "the weights alone do not show the pooling: assumed 2×2 max-pooling between levels, "
+                    + "with the convs split evenly (the zhixuhao family)")
+        }
+        if let bnEps {
+            known["norm"] = .object(["kind": .string("batch"), "eps": .number(bnEps)])
+            if !graphKnown { plan.assumptions.append("assumed Keras' default BatchNormalization epsilon 1e-3") }
+        } else {
+            known["norm"] = .object(["kind": .string("none")])
+        }
         if !upsample.isEmpty { known["upsample"] = .object(upsample) }
         known["skip"] = .object(["order": .string(skipOrder), "merge": .string("crop")])
         if !dropout.isEmpty { known["dropout"] = .array(dropout) }

@@ -37,7 +37,13 @@ struct KeyPlan {
         let keySet = Set(keys)
         var stored: UNetArchitecture?
         if case .string(let text)? = source.extras[ExportMetadataKeys.architecture] {
-            stored = try? JSONDecoder().decode(UNetArchitecture.self, from: Data(text.utf8))
+            // Written by unet-ckpt: schema 2.0's description, or 1.0's from older versions.
+            let data = Data(text.utf8)
+            stored =
+                (try? JSONDecoder().decode(UNetArchitecture.self, from: data))
+                ?? (try? JSONDecoder().decode(ArchitectureV1.self, from: data)).flatMap { v1 in
+                    (try? v1.validate()).map { UNetArchitecture(v1) }
+                }
         }
 
         let name: String
@@ -55,6 +61,7 @@ struct KeyPlan {
             name = KerasLayout.name
             rename = { keras.renames[$0] }
             known = keras.known
+            notes += keras.assumptions.map { "assumption: \($0)" }
             kerasKernels = true
         } else if let layout = knownLayouts.first(where: { $0.recognizes(keySet) })
             ?? (lenient ? bestLayout(for: keySet) : nil)

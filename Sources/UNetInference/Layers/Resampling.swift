@@ -72,17 +72,6 @@ enum Resampling {
     }
 
     /// Instance normalisation per sample and channel (biased variance), with optional scale and shift.
-    /// `x · scale[c] + shift[c]` per channel, in place (a batch norm from its running statistics).
-    static func channelAffine(_ map: inout FeatureMap, scale: [Float], shift: [Float]) {
-        let plane = map.plane
-        map.values.withUnsafeMutableBufferPointer { values in
-            for index in 0..<(map.batch * map.channels) {
-                let (s, t) = (scale[index % map.channels], shift[index % map.channels])
-                for i in (index * plane)..<((index + 1) * plane) { values[i] = values[i] * s + t }
-            }
-        }
-    }
-
     static func instanceNorm(_ map: inout FeatureMap, eps: Float, weight: [Float], bias: [Float]) {
         Normalization.instanceNorm(&map, eps: eps, weight: weight, bias: bias)
     }

@@ -6,7 +6,7 @@ import UNetFormats
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Summarise a checkpoint: architecture, levels, tensors, sizes and metadata.",
+        abstract: "Summarise a checkpoint: architecture, stages, tensors, sizes and metadata.",
         discussion: """
             Without --stats no tensor data is read. --json prints the document described in docs/cli.md. \
             --plot OUT.svg draws one histogram per tensor (\(TensorHistogram.defaultBinCount) bins over \
@@ -103,37 +103,42 @@ struct SummaryText {
     private func architecture() -> String {
         var lines = ["Architecture"] + summary.architecture.descriptionLines.map { "  " + $0 }
         let sizes = summary.sizes
-        if let minimum = sizes.minimumInput {
-            var text = "  input sides: "
-            if let step = sizes.inputStep {
-                text += "\(minimum), \(minimum + step), \(minimum + 2 * step), … (every \(step))"
+        let names = sizes.minimumInput.count == 3 ? ["depth", "height", "width"] : ["height", "width"]
+        var axes: [String] = []
+        for (axis, name) in names.enumerated() {
+            guard let minimum = sizes.minimumInput[axis] else { continue }
+            var text: String
+            if let step = sizes.inputStep[axis] {
+                text = "\(minimum), \(minimum + step), \(minimum + 2 * step), … (every \(step))"
             } else {
-                text += "any from \(minimum)"
+                text = "any from \(minimum)"
             }
-            if let input = sizes.exampleInput, let output = sizes.exampleOutput {
-                text += "; \(input)×\(input) → \(output)×\(output)"
+            if let input = sizes.exampleInput[axis], let output = sizes.exampleOutput[axis] {
+                text += "; \(input) → \(output)"
             }
-            lines.append(text)
+            axes.append("\(name) \(text)")
+        }
+        // Axes with the same rule are told once.
+        let rules = axes.map { $0.split(separator: " ", maxSplits: 1)[1] }
+        if Set(rules).count == 1, let rule = rules.first {
+            lines.append("  input sides: \(rule)")
+        } else if !axes.isEmpty {
+            lines.append("  input sides: " + axes.joined(separator: "; "))
         }
         return lines.joined(separator: "\n")
     }
 
     private func levels() -> String {
         var table = TextTable([
-            .init("level"), .init("scale", .right), .init("encoder"), .init("params", .right), .init("decoder"),
-            .init("params", .right),
+            .init("stage"), .init("level", .right), .init("channels"), .init("params", .right),
         ])
-        for level in summary.levels {
+        for stage in summary.stages {
             table.append([
-                "\(level.level)", "1/\(level.downsampling)",
-                "\(level.encoder.inChannels) → \(level.encoder.outChannels)", Format.count(level.encoder.parameters),
-                level.decoder.map { "\($0.inChannels) → \($0.outChannels)" } ?? "(bottom)",
-                level.decoder.map { Format.count($0.parameters) } ?? "",
+                stage.name, "\(stage.level)", "\(stage.inChannels) → \(stage.outChannels)",
+                Format.count(stage.parameters),
             ])
         }
-        let head = summary.head
-        table.append(["head", "1/1", "", "", "\(head.inChannels) → \(head.outChannels)", Format.count(head.parameters)])
-        return "Levels\n" + table.render(indent: 2)
+        return "Stages\n" + table.render(indent: 2)
     }
 
     private func totals() -> String {

@@ -88,8 +88,8 @@ struct Predict: ParsableCommand {
             let mapping = try map.map { try MappingFile(path: $0) }
             checkpoint = try CheckpointImporter.read(self.checkpoint, mapping: mapping).checkpoint
         }
-        let model = UNetModel(checkpoint)
         do {
+            let model = try UNetModel(checkpoint)
             if isArray(input) {
                 try runArray(model)
             } else {
@@ -175,7 +175,7 @@ struct Predict: ParsableCommand {
         if let tile {
             plan = .tiled(tile: tile)
         } else if let automatic = TilePlan.automatic(
-            for: architecture, metadata: metadata, height: image.height, width: image.width)
+            for: model.network, metadata: metadata, height: image.height, width: image.width)
         {
             plan = automatic
         } else {
@@ -212,7 +212,7 @@ struct Predict: ParsableCommand {
     }
 
     private func writeOutputs(_ result: FeatureMap, model: UNetModel, image: PixelImage?) throws {
-        let segmentation = Segmentation(model.architecture)
+        let segmentation = Segmentation(model.network)
         if threshold != nil && segmentation.head == .softmax {
             printWarning("--threshold applies to sigmoid heads; this network's classes are chosen by argmax")
         }

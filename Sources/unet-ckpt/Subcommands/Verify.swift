@@ -94,8 +94,8 @@ struct Verify: ParsableCommand {
     private func checkBehaviour(_ file: CheckpointFile, into result: inout Result) throws {
         guard file.probe != nil || roundtrip else { return }
         let checkpoint = try file.read()
-        let model = UNetModel(checkpoint)
-        var input = ProbeMaker.input(for: checkpoint.architecture)
+        let model = try UNetModel(checkpoint)
+        var input = ProbeMaker.input(for: checkpoint.network)
         if let probe = checkpoint.probe {
             input = FeatureMap(
                 batch: probe.input.shape[0], channels: probe.input.shape[1], height: probe.input.shape[2],

@@ -337,7 +337,10 @@ struct DiagramLayout {
         let to = frames[step.to]
         switch step.kind {
         case .pool:
-            return [(from.midX, from.maxY + 3), (from.midX, to.y - 3)]
+            guard abs(to.midX - from.midX) > 0.5 else { return [(from.midX, from.maxY + 3), (from.midX, to.y - 3)] }
+            // The lower map had to move right (room for a copy above it): down, across, down.
+            let y = (from.maxY + to.y) / 2
+            return [(from.midX, from.maxY + 3), (from.midX, y), (to.midX, y), (to.midX, to.y - 3)]
         case .up:
             return [(from.midX, from.y - 3), (from.midX, to.maxY + 3)]
         case .residual where step.via == "shortcut":
@@ -375,11 +378,13 @@ struct DiagramLayout {
             if let merge = plan.merges.first(where: { $0.skip == index }) {
                 // Beside the up-sampled part it is concatenated with.
                 frames[index].x = frames[merge.upsampled].x - frames[index].width
-            } else if let step, step.kind == .pool || step.kind == .up {
-                // Straight below or above the map it comes from.
-                frames[index].x = frames[step.from].midX - frames[index].width / 2
             } else if let step {
-                var x = max(frames[step.from].maxX, rowRight[map.level] ?? 0) + gap
+                // Straight below or above the map it comes from, or right of it.
+                let vertical = step.kind == .pool || step.kind == .up
+                var x =
+                    vertical
+                    ? frames[step.from].midX - frames[index].width / 2
+                    : max(frames[step.from].maxX, rowRight[map.level] ?? 0) + gap
                 if let up = upFrom[index], let skip = skipOf[up], let copy = creator[skip] {
                     // Leave room on the row above for the copy arrow before the skip box.
                     let needed =

@@ -141,7 +141,7 @@ public struct FeatureMapPlan: Sendable {
         self.steps = steps
 
         var byBlock: [String: Int] = [:]
-        for spec in architecture.tensorSpecs() { byBlock[spec.block, default: 0] += spec.elementCount }
+        for spec in try architecture.network().tensorSpecs { byBlock[spec.block, default: 0] += spec.elementCount }
         levelParameters = architecture.encoder.indices.map { level in
             LevelParameters(
                 level: level, encoder: byBlock["encoder.\(level)"] ?? 0,

@@ -96,8 +96,12 @@ public struct NumpyArray: Sendable, Equatable {
         return data
     }
 
-    /// The array as an NCHW feature map (NHWC input is transposed when `channelsLast`).
+    /// The array as an NCHW (or NCDHW, for a 5-D array) feature map; NHWC input is transposed
+    /// when `channelsLast`.
     public func featureMap(channelsLast: Bool = false) throws(InferenceError) -> FeatureMap {
+        if shape.count == 5 && !channelsLast {
+            return FeatureMap(batch: shape[0], channels: shape[1], spatial: Array(shape[2...]), values: values)
+        }
         guard shape.count == 4 else {
             throw InferenceError(message: "the array must be 4-D (\(channelsLast ? "NHWC" : "NCHW")), not \(shape)")
         }

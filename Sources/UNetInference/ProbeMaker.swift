@@ -33,6 +33,33 @@ public enum ProbeMaker {
             relativeTolerance: 1e-4, absoluteTolerance: 1e-5)
     }
 
+    /// How a network's output differs from an expected one (a framework's output for the same
+    /// input): the largest absolute difference, that difference relative to the expected output's
+    /// range, and whether it is within `tolerance` of the range.
+    public struct OutputMatch: Sendable {
+        public let absolute: Double
+        public let relativeToRange: Double
+        /// The expected output's range (largest minus smallest value).
+        public let range: Double
+        public let within: Bool
+    }
+
+    /// Runs `checkpoint` on `input` and measures its output against `expected`; throws when the
+    /// input does not fit the network or the shapes differ.
+    public static func match(
+        _ checkpoint: Checkpoint, input: FeatureMap, expected: FeatureMap, tolerance: Double
+    ) throws(InferenceError) -> OutputMatch {
+        let output = try UNetModel(checkpoint).predict(input)
+        guard output.shape == expected.shape else {
+            throw InferenceError(message: "the network gives \(output.shape), the expected output is \(expected.shape)")
+        }
+        let difference = compare(output.values, expected.values, rtol: 0, atol: 0)
+        let low = expected.values.min() ?? 0, high = expected.values.max() ?? 0
+        let range = max(Double(high - low), .leastNormalMagnitude)
+        let relative = difference.absolute / range
+        return OutputMatch(absolute: difference.absolute, relativeToRange: relative, range: range, within: relative <= tolerance)
+    }
+
     /// How far `actual` is from `expected`: the largest absolute difference, the largest relative
     /// difference, and whether every value lies within `atol + rtol·|expected|`.
     public static func compare(_ actual: [Float], _ expected: [Float], rtol: Double, atol: Double)

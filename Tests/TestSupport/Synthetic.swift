@@ -5,7 +5,7 @@ import UNetCheckpoint
 public func syntheticCheckpoint(_ architecture: UNetArchitecture, seed: UInt64 = 1) throws -> Checkpoint {
     var generator = SplitMix64(seed: seed)
     var tensors: [String: Tensor] = [:]
-    for spec in architecture.tensorSpecs() {
+    for spec in try architecture.network().tensorSpecs {
         let values = (0..<spec.elementCount).map { _ in Float(generator.nextUnit() * 2 - 1) }
         tensors[spec.key] = Tensor(shape: spec.shape, values: values)
     }

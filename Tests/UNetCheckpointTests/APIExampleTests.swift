@@ -15,7 +15,7 @@ struct APIExampleTests {
 
         let architecture = UNetArchitecture.milesial(inChannels: 3, classes: 2, baseWidth: 4)
         var tensors: [String: Tensor] = [:]
-        for spec in architecture.tensorSpecs() {
+        for spec in try architecture.network().tensorSpecs {
             tensors[spec.key] = Tensor(shape: spec.shape, values: myWeights(for: spec.key, count: spec.elementCount))
         }
         let checkpoint = try Checkpoint(

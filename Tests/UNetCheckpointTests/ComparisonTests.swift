@@ -60,8 +60,8 @@ struct ComparisonTests {
         #expect(!comparison.equal && !comparison.valuesEqual)
         #expect(comparison.architecture.map(\.field) == ["encoder[2].convs"])
         #expect(comparison.architecture.first?.a == .array([.number(16), .number(16)]))
-        let expectedMismatches = narrow.architecture.tensorSpecs().filter { spec in
-            wide.architecture.tensorSpecs().contains { $0.key == spec.key && $0.shape != spec.shape }
+        let expectedMismatches = try narrow.architecture.network().tensorSpecs.filter { spec in
+            try wide.architecture.network().tensorSpecs.contains { $0.key == spec.key && $0.shape != spec.shape }
         }.map(\.key)
         #expect(comparison.shapeMismatches.map(\.key) == expectedMismatches)
         #expect(comparison.shapeMismatches.contains { $0.key == "encoder.2.conv1.weight" })
@@ -69,7 +69,7 @@ struct ComparisonTests {
         #expect(comparison.tensors.count == narrow.tensors.count - expectedMismatches.count)
 
         let deep = try CheckpointComparison(CheckpointContents(narrow), CheckpointContents(deeper))
-        let extra = Set(deeper.architecture.tensorSpecs().map(\.key)).subtracting(narrow.tensors.keys)
+        let extra = Set(try deeper.architecture.network().tensorSpecs.map(\.key)).subtracting(narrow.tensors.keys)
         #expect(Set(deep.onlyInB.map(\.key)) == extra)
         #expect(deep.onlyInB.map(\.key).contains("encoder.3.conv0.weight"))
     }

@@ -167,15 +167,15 @@ struct ImageInferenceTests {
     }
 
     @Test("softmax heads take the argmax; sigmoid heads threshold strictly")
-    func heads() {
+    func heads() throws {
         let logits = FeatureMap(batch: 1, channels: 2, height: 1, width: 3, values: [1, 0, 2, 0, 1, 2])
-        let softmax = Segmentation(.paper(inChannels: 1, outChannels: 2, widths: [4, 8]))
+        let softmax = Segmentation(try UNetArchitecture.paper(inChannels: 1, outChannels: 2, widths: [4, 8]).network())
         #expect(softmax.head == .softmax && softmax.classCount == 2)
         let p = softmax.probabilities(logits)
         #expect(abs(p.values[0] - Float(1 / (1 + exp(-1.0)))) < 1e-6)
         #expect(softmax.mask(p, threshold: 0.5).values == [0, 1, 0])  // a tie takes the first class
 
-        let sigmoid = Segmentation(.paper(inChannels: 1, outChannels: 1, widths: [4, 8]))
+        let sigmoid = Segmentation(try UNetArchitecture.paper(inChannels: 1, outChannels: 1, widths: [4, 8]).network())
         #expect(sigmoid.head == .sigmoid && sigmoid.classCount == 2 && !sigmoid.outputIsProbability)
         let single = FeatureMap(batch: 1, channels: 1, height: 1, width: 3, values: [-1, 0, 1])
         #expect(sigmoid.mask(sigmoid.probabilities(single), threshold: 0.5).values == [0, 0, 1])
@@ -186,19 +186,19 @@ struct ImageInferenceTests {
     func plans() throws {
         let paper = try CheckpointFile(path: Fixtures.path("h5py/paper-tiny.h5")).read()
         #expect(
-            TilePlan.automatic(for: paper.architecture, metadata: paper.metadata, height: 48, width: 64)
+            TilePlan.automatic(for: paper.network, metadata: paper.metadata, height: 48, width: 64)
                 == .tiled(tile: 104))
         // Larger than the recorded training tile's output (572 → 532): the training tile.
         #expect(
-            TilePlan.automatic(for: paper.architecture, metadata: paper.metadata, height: 600, width: 900)
+            TilePlan.automatic(for: paper.network, metadata: paper.metadata, height: 600, width: 900)
                 == .tiled(tile: 572))
         // No recorded tile: the valid side nearest 572.
         #expect(
-            TilePlan.automatic(for: paper.architecture, metadata: nil, height: 2000, width: 2000) == .tiled(tile: 572))
+            TilePlan.automatic(for: paper.network, metadata: nil, height: 2000, width: 2000) == .tiled(tile: 572))
         let milesial = try CheckpointFile(path: Fixtures.path("h5py/milesial-tiny.h5")).read()
-        #expect(TilePlan.automatic(for: milesial.architecture, metadata: nil, height: 48, width: 64) == .whole)
+        #expect(TilePlan.automatic(for: milesial.network, metadata: nil, height: 48, width: 64) == .whole)
         #expect(
-            TilePlan.automatic(for: milesial.architecture, metadata: nil, height: 2000, width: 2000)
+            TilePlan.automatic(for: milesial.network, metadata: nil, height: 2000, width: 2000)
                 == .tiled(tile: 512))
     }
 

@@ -9,7 +9,7 @@ import UNetInference
 struct InferenceExampleTests {
     @Test func loadAndPredict() throws {
         let checkpoint = try CheckpointImporter.read(Fixtures.path("pytorch/milesial-tiny.pth")).checkpoint
-        let model = UNetModel(checkpoint)
+        let model = try UNetModel(checkpoint)
         let image = try NumpyArray(contentsOf: Fixtures.path("pytorch/milesial-tiny.probe-input.npy")).featureMap()
         let logits = try model.predict(image)
         #expect(logits.shape == [1, 2, 32, 32])

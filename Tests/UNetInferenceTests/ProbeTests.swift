@@ -42,7 +42,7 @@ struct ProbeTests {
 
     @Test("inputs of invalid size or channel count are refused, naming the nearest valid sizes")
     func invalidInput() throws {
-        let model = UNetModel(try CheckpointFile(path: Fixtures.path("h5py/paper-tiny.h5")).read())
+        let model = try UNetModel(try CheckpointFile(path: Fixtures.path("h5py/paper-tiny.h5")).read())
         #expect {
             _ = try model.predict(FeatureMap(batch: 1, channels: 1, height: 50, width: 44))
         } throws: { error in

@@ -27,7 +27,7 @@ struct TilingTests {
 
     @Test("tiled and whole-image outputs match the reference within 1e-4 relative", arguments: cases)
     func reference(_ entry: Case) throws {
-        let model = UNetModel(try CheckpointFile(path: Fixtures.path(entry.checkpoint)).read())
+        let model = try UNetModel(try CheckpointFile(path: Fixtures.path(entry.checkpoint)).read())
         let input = try NumpyArray(contentsOf: Fixtures.path(entry.input)).featureMap()
         let expected = try NumpyArray(contentsOf: Fixtures.path(entry.output))
         let output: FeatureMap
@@ -54,7 +54,7 @@ struct TilingTests {
 
     @Test("an invalid tile side is refused with the nearest valid sides")
     func invalidTile() throws {
-        let model = UNetModel(try CheckpointFile(path: Fixtures.path("h5py/paper-tiny.h5")).read())
+        let model = try UNetModel(try CheckpointFile(path: Fixtures.path("h5py/paper-tiny.h5")).read())
         #expect {
             _ = try OverlapTile(model: model, tile: 90)
         } throws: { error in (error as! InferenceError).message.contains("nearest valid: 88 or 92") }
@@ -63,8 +63,8 @@ struct TilingTests {
     @Test("same-padding networks tile with a halo close to the whole-image result")
     func samePaddingHalo() throws {
         let checkpoint = try CheckpointFile(path: Fixtures.path("h5py/milesial-bilinear-tiny-f16.h5")).read()
-        let model = UNetModel(checkpoint)
-        let image = ProbeMaker.input(for: checkpoint.architecture, side: 160)
+        let model = try UNetModel(checkpoint)
+        let image = ProbeMaker.input(for: checkpoint.network, side: 160)
         let whole = try model.predict(image)
         let tiled = try OverlapTile(model: model, tile: 96, halo: 32).predict(image)
         #expect(tiled.shape == whole.shape)

@@ -201,3 +201,22 @@ extension UNetArchitecture {
             ArchitectureV1.milesial(inChannels: inChannels, classes: classes, bilinear: bilinear, baseWidth: baseWidth))
     }
 }
+
+extension UNetArchitecture {
+    /// MONAI `BasicUNet` (2-D); see ``ArchitectureV1/monaiBasicUNet(inChannels:outChannels:features:instanceNormEps:negativeSlope:)``.
+    public static func monaiBasicUNet(
+        inChannels: Int = 1, outChannels: Int = 2, features: [Int] = [32, 32, 64, 128, 256, 32]
+    ) -> UNetArchitecture {
+        UNetArchitecture(ArchitectureV1.monaiBasicUNet(inChannels: inChannels, outChannels: outChannels, features: features))
+    }
+
+    /// A zhixuhao-style Keras functional U-Net; see
+    /// ``ArchitectureV1/kerasFunctional(inChannels:outChannels:widths:headChannels:finalActivation:)``.
+    public static func kerasFunctional(
+        inChannels: Int = 1, outChannels: Int = 1, widths: [Int] = [64, 128, 256, 512, 1024], headChannels: Int = 2
+    ) -> UNetArchitecture {
+        UNetArchitecture(
+            ArchitectureV1.kerasFunctional(
+                inChannels: inChannels, outChannels: outChannels, widths: widths, headChannels: headChannels))
+    }
+}

@@ -70,7 +70,7 @@ struct AnyCodingKey: CodingKey {
 
 extension JSONValue {
     /// The JSON form of an encodable value.
-    init<T: Encodable>(encoding value: T) throws {
+    public init<T: Encodable>(encoding value: T) throws {
         self = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(value))
     }
 }

@@ -139,7 +139,7 @@ public enum CheckpointExporter {
                 shapes: Dictionary(
                     uniqueKeysWithValues: checkpoint.orderedTensors.map { ($0.spec.key, $0.tensor.shape) }),
                 known: layout.architectureDefaults(Set(entries.map(\.key))), file: file)
-            let differences = inferred.version1.map(architecture.differences(from:)) ?? ["the inferred network"]
+            let differences = checkpoint.architecture.differences(from: inferred)
             guard differences.isEmpty else {
                 throw FormatError(
                     .unsupported, file: file,
@@ -171,16 +171,14 @@ public enum CheckpointExporter {
     }
 }
 
-extension ArchitectureV1 {
+extension UNetArchitecture {
     /// The JSON fields (dotted paths) where two architectures differ, ignoring the name and
-    /// informative fields (dropout, momentum).
-    func differences(from other: ArchitectureV1) -> [String] {
-        func normalized(_ architecture: ArchitectureV1) -> JSONValue {
+    /// what does not change outputs (dropout layers, norm momentum).
+    func differences(from other: UNetArchitecture) -> [String] {
+        func normalized(_ architecture: UNetArchitecture) -> JSONValue {
             var copy = architecture
             copy.name = nil
-            copy.dropout = []
-            copy.norm.momentum = nil
-            return (try? JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(copy))) ?? .null
+            return (try? JSONValue(encoding: copy)).map(Self.withoutInformativeFields) ?? .null
         }
         var result: [String] = []
         func compare(_ a: JSONValue, _ b: JSONValue, _ path: String) {
@@ -188,11 +186,29 @@ extension ArchitectureV1 {
                 for key in Set(x.keys).union(y.keys).sorted() {
                     compare(x[key] ?? .null, y[key] ?? .null, path.isEmpty ? key : "\(path).\(key)")
                 }
+            } else if case .array(let x) = a, case .array(let y) = b, x.count == y.count {
+                for (index, (p, q)) in zip(x, y).enumerated() { compare(p, q, "\(path)[\(index)]") }
             } else if a != b {
                 result.append("\(path) is \(a.compactText), the layout's is \(b.compactText)")
             }
         }
         compare(normalized(self), normalized(other), "")
         return result
+    }
+
+    /// The JSON without dropout layers and momentum fields, anywhere.
+    private static func withoutInformativeFields(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case .array(let items):
+            return .array(
+                items.filter { item in
+                    if case .object(let fields) = item, fields["op"] == .string("dropout") { return false }
+                    return true
+                }.map(withoutInformativeFields))
+        case .object(var fields):
+            fields["momentum"] = nil
+            return .object(fields.mapValues(withoutInformativeFields))
+        default: return value
+        }
     }
 }

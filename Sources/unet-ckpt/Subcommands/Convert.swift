@@ -62,6 +62,17 @@ struct Convert: ParsableCommand {
     @Flag(help: "onnx output: fold BatchNorm into the convolutions instead of writing BatchNormalization nodes.")
     var foldBatchnorm = false
 
+    @Option(
+        parsing: .upToNextOption,
+        help: ArgumentHelp(
+            "Your framework's output for an input: run the converted network on INPUT.npy and fail (exit 1, no "
+                + "output written) unless it gives OUTPUT.npy within --tolerance; a unet-h5 output keeps the pair "
+                + "as its probe.", valueName: "input.npy output.npy"))
+    var expect: [String] = []
+
+    @Option(help: "With --expect: the largest allowed difference, relative to the expected output's range.")
+    var tolerance = 1e-4
+
     @OptionGroup var options: CommonOptions
 
     func validate() throws {
@@ -93,6 +104,11 @@ struct Convert: ParsableCommand {
             throw ValidationError("--schema-version must look like 1.0, not \"\(schemaVersion)\"")
         }
         if !(1...9).contains(gzipLevel) { throw ValidationError("--gzip-level must be within 1-9") }
+        if !expect.isEmpty && expect.count != 2 {
+            throw ValidationError("--expect takes two files: the input .npy and your framework's output .npy")
+        }
+        if !(tolerance > 0 && tolerance.isFinite) { throw ValidationError("--tolerance must be a positive number") }
+        if !expect.isEmpty && embedProbe { throw ValidationError("--expect already embeds its pair as the probe") }
         let inputURL = URL(fileURLWithPath: input).resolvingSymlinksInPath()
         let outputURL = URL(fileURLWithPath: output).resolvingSymlinksInPath()
         if inputURL.path == outputURL.path {
@@ -123,6 +139,32 @@ struct Convert: ParsableCommand {
                 "converted to \(target.rawValue): largest absolute error \(Format.number(error.absolute)), "
                     + "largest relative error \(Format.number(error.relative))")
             checkpoint = converted
+        }
+        if expect.count == 2 {
+            do {
+                let input = try NumpyArray(contentsOf: expect[0]).featureMap()
+                let expected = try NumpyArray(contentsOf: expect[1]).featureMap()
+                let match = try ProbeMaker.match(checkpoint, input: input, expected: expected, tolerance: tolerance)
+                let measured =
+                    "largest absolute difference \(Format.number(match.absolute)), "
+                    + "\(Format.number(match.relativeToRange)) of the expected output's range"
+                guard match.within else {
+                    printError(
+                        "the converted network does not compute \(expect[1]) from \(expect[0]): \(measured) "
+                            + "(tolerance \(Format.number(tolerance))); nothing was written")
+                    throw ExitStatus.verificationFailed
+                }
+                printNote("the converted network reproduces \(expect[1]): \(measured)")
+                if outputFormat == .unetH5 {
+                    checkpoint.probe = Probe(
+                        input: Tensor(shape: input.shape, values: input.values),
+                        output: Tensor(shape: expected.shape, values: expected.values),
+                        relativeTolerance: 0, absoluteTolerance: tolerance * match.range)
+                }
+            } catch let error as InferenceError {
+                printError("--expect: \(error.message)")
+                throw ExitStatus.unreadableInput
+            }
         }
         if embedProbe {
             guard outputFormat == .unetH5 else { throw ValidationError("--embed-probe needs a unet-h5 output") }

@@ -223,21 +223,25 @@ struct UNetGraph {
         let channels = node.channels
         let eps = Attribute.float("epsilon", Float(norm.eps))
         let key = node.key ?? ""
-        let (scale, shift) =
+        func affine(_ graph: inout UNetGraph) -> (scale: String, shift: String) {
             norm.affine
-            ? (checkpointTensor("\(key).weight"), checkpointTensor("\(key).bias"))
-            : (ones(channels), zeros(channels))
+                ? (graph.checkpointTensor("\(key).weight"), graph.checkpointTensor("\(key).bias"))
+                : (graph.ones(channels), graph.zeros(channels))
+        }
         switch norm.kind {
         case .batch:
+            let (scale, shift) = affine(&self)
             let statistics = [checkpointTensor("\(key).running_mean"), checkpointTensor("\(key).running_var")]
             return graph.node("BatchNormalization", [input, scale, shift] + statistics, name: name, attributes: [eps])
         case .instance:
+            let (scale, shift) = affine(&self)
             return graph.node("InstanceNormalization", [input, scale, shift], name: name, attributes: [eps])
         case .group:
             let groups = norm.groups ?? 1
             // GroupNormalization's scale and bias are per channel from opset 21; opsets 18–20
             // defined them per group, so below 21 the norm is an instance norm over the groups.
             if options.opset >= 21 {
+                let (scale, shift) = affine(&self)
                 return graph.node(
                     "GroupNormalization", [input, scale, shift], name: name,
                     attributes: [eps, Attribute.int("num_groups", groups)])
@@ -250,6 +254,7 @@ struct UNetGraph {
                 attributes: [eps])
             guard norm.affine else { return graph.node("Reshape", [normalized, shape], name: name) }
             let restored = graph.node("Reshape", [normalized, shape], name: unique("\(name).ungrouped"))
+            let (scale, shift) = affine(&self)
             let scaled = graph.node("Mul", [restored, perChannel(scale, channels, name: name)], name: unique("\(name).scaled"))
             return graph.node("Add", [scaled, perChannel(shift, channels, name: name)], name: name)
         }

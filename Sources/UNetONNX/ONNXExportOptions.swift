@@ -10,10 +10,15 @@ public struct ONNXExportOptions: Sendable, Hashable {
     /// Fold BatchNorm into the preceding convolution's weight and bias (as the inference core
     /// does) instead of writing `BatchNormalization` nodes with the checkpoint's statistics.
     public var foldBatchNorm: Bool
+    /// Also export every head besides the default output (deep supervision, other outputs) as
+    /// extra graph outputs named after the head; when false the graph holds only what `output`
+    /// needs (and the other heads' tensors are left out).
+    public var otherHeads: Bool
 
-    public init(opset: Int = ONNXExportOptions.defaultOpset, foldBatchNorm: Bool = false) {
+    public init(opset: Int = ONNXExportOptions.defaultOpset, foldBatchNorm: Bool = false, otherHeads: Bool = true) {
         self.opset = opset
         self.foldBatchNorm = foldBatchNorm
+        self.otherHeads = otherHeads
     }
 
     /// The lowest ONNX IR version that can carry `opset` (ONNX's own version table:

@@ -2,10 +2,12 @@ import Foundation
 import SwiftProtobuf
 import UNetCheckpoint
 
-/// Writes a checkpoint's whole network as an ONNX model: every layer the inference core runs,
-/// the weights as float32 initializers under their canonical keys, input `input` `[batch, C,
-/// height, width]` and output `output`, with the batch and the spatial sizes dynamic
-/// (docs/onnx.md).
+/// Writes a checkpoint's whole network as an ONNX model: every node of `Checkpoint.network` the
+/// inference core runs, the weights as float32 initializers under their canonical keys, input
+/// `input` `[batch, C, (depth,) height, width]` and output `output` (the network's default
+/// output, `UNetNetwork.output`), with the batch and the spatial sizes dynamic (docs/onnx.md).
+/// With ``ONNXExportOptions/otherHeads`` (the default) every other head is an output too, named
+/// after the head (`ds1`), after `output`.
 public enum ONNXExporter {
     /// The ONNX model of `checkpoint`.
     public static func model(for checkpoint: Checkpoint, options: ONNXExportOptions = ONNXExportOptions())
@@ -17,27 +19,30 @@ public enum ONNXExporter {
                 "opset \(options.opset) is not supported: choose one within \(range.lowerBound)-\(range.upperBound)")
         }
         let architecture = checkpoint.architecture
+        let network = checkpoint.network
         var builder = UNetGraph(checkpoint: checkpoint, options: options)
-        let (nodes, initializers) = builder.build()
+        let (nodes, initializers, outputs) = builder.build()
 
         var graph = Onnx_GraphProto()
         graph.name = architecture.name ?? "unet"
         graph.node = nodes
         graph.initializer = initializers
-        let sameSize = outputMatchesInput(architecture)
+        let axes = spatialAxisNames(architecture.spatialDims)
         graph.input = [
             valueInfo(
                 UNetGraph.inputName,
-                [.symbolic("batch"), .fixed(architecture.inChannels), .symbolic("height"), .symbolic("width")])
+                [.symbolic("batch"), .fixed(architecture.inChannels)] + axes.map { .symbolic($0) })
         ]
-        graph.output = [
-            valueInfo(
-                UNetGraph.outputName,
-                [
-                    .symbolic("batch"), .fixed(architecture.outChannels),
-                    .symbolic(sameSize ? "height" : "output_height"), .symbolic(sameSize ? "width" : "output_width"),
-                ])
-        ]
+        graph.output = outputs.map { output in
+            // A side that always equals the input's shares its name; others are named after the output.
+            let prefix = output.head == nil ? UNetGraph.outputName : output.name
+            let spatial: [Dimension] = axes.indices.map { axis in
+                keepsInputSide(network, node: output.node, axis: axis)
+                    ? .symbolic(axes[axis]) : .symbolic("\(prefix)_\(axes[axis])")
+            }
+            return valueInfo(
+                output.name, [.symbolic("batch"), .fixed(network.nodes[output.node].channels)] + spatial)
+        }
 
         var model = Onnx_ModelProto()
         model.irVersion = Int64(ONNXExportOptions.irVersion(forOpset: options.opset))
@@ -49,7 +54,7 @@ public enum ONNXExporter {
         model.producerVersion = UNetCheckpointLibrary.version
         model.docString = architecture.descriptionLines.joined(separator: "\n")
         model.graph = graph
-        model.metadataProps = metadataProperties(checkpoint, options: options).map { key, value in
+        model.metadataProps = metadataProperties(checkpoint, graph: builder, options: options).map { key, value in
             var entry = Onnx_StringStringEntryProto()
             entry.key = key
             entry.value = value
@@ -80,7 +85,9 @@ public enum ONNXExporter {
     /// The model's `metadata_props`, in this order: the network and checkpoint metadata as
     /// unet-ckpt's JSON, and the fields a runtime user looks for (classes, input normalisation,
     /// mask values, where the weights came from, how BatchNorm was written).
-    static func metadataProperties(_ checkpoint: Checkpoint, options: ONNXExportOptions) -> [(String, String)] {
+    static func metadataProperties(_ checkpoint: Checkpoint, graph: UNetGraph, options: ONNXExportOptions)
+        -> [(String, String)]
+    {
         let metadata = checkpoint.metadata
         var properties: [(String, String)] = [
             ("unet_ckpt.architecture", json(checkpoint.architecture)),
@@ -90,18 +97,25 @@ public enum ONNXExporter {
         if let input = metadata.input { properties.append(("input_normalization", json(input))) }
         if let masks = metadata.maskValues { properties.append(("mask_values", json(masks))) }
         if let source = metadata.source { properties.append(("source", json(source))) }
-        if checkpoint.architecture.norm.kind == .batch {
-            properties.append(("batchnorm", options.foldBatchNorm ? "folded" : "kept"))
+        if graph.batchNormCount > 0 {
+            // Only BatchNorms with a scale and shift right after a convolution fold.
+            let folded = graph.foldedBatchNormCount
+            let state =
+                folded == 0
+                ? "kept" : folded == graph.batchNormCount ? "folded" : "folded \(folded) of \(graph.batchNormCount)"
+            properties.append(("batchnorm", state))
         }
-        properties.append(("output", outputDescription(checkpoint.architecture.finalActivation)))
+        properties.append(("output", outputDescription(checkpoint.network)))
         return properties
     }
 
-    private static func outputDescription(_ activation: UNetArchitecture.FinalActivation) -> String {
-        switch activation {
-        case .none: "logits"
-        case .sigmoid: "sigmoid probabilities"
-        case .softmax: "softmax probabilities over axis 1"
+    /// What the default output holds, from the node giving it.
+    private static func outputDescription(_ network: UNetNetwork) -> String {
+        guard case .activation(let activation) = network.nodes[network.output].operation else { return "logits" }
+        switch activation.kind {
+        case .sigmoid: return "sigmoid probabilities"
+        case .softmax: return "softmax probabilities over axis 1"
+        default: return "\(activation.kind.rawValue) activations"
         }
     }
 
@@ -111,12 +125,18 @@ public enum ONNXExporter {
         return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
     }
 
-    /// Whether every valid input side gives an output of the same side (same padding and
-    /// pad-to-match), so the output can share the input's `height` and `width` names.
-    static func outputMatchesInput(_ architecture: UNetArchitecture) -> Bool {
-        guard let minimum = architecture.minimumInputSide else { return false }
-        return (minimum...(minimum + (4 << architecture.depth))).allSatisfy { side in
-            architecture.outputSide(forInputSide: side).map { $0 == side } ?? true
+    /// `height`, `width`, or `depth`, `height`, `width` for volumes.
+    static func spatialAxisNames(_ dims: Int) -> [String] {
+        dims == 3 ? ["depth", "height", "width"] : ["height", "width"]
+    }
+
+    /// Whether every valid input side along `axis` gives node `node` the same side (same padding
+    /// and pad-to-match), so the output can share the input's dimension name.
+    static func keepsInputSide(_ network: UNetNetwork, node: Int, axis: Int) -> Bool {
+        guard let minimum = network.minimumInputSide(axis: axis) else { return false }
+        let span = min(2 * network.period(axis: axis), 256)
+        return (minimum...(minimum + span)).allSatisfy { side in
+            network.sides(forInputSide: side, axis: axis).map { $0[node] == side } ?? true
         }
     }
 

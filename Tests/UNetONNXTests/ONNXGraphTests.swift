@@ -38,11 +38,12 @@ struct ONNXGraphTests {
         try Onnx_ModelProto(serializedBytes: ONNXExporter.serializedModel(for: checkpoint, options: options))
     }
 
-    /// The architecture the generator recorded for a fixture (not the one our importer inferred).
-    static func generatorArchitecture(_ fixture: Fixtures.SourceFixture) throws -> UNetArchitecture {
+    /// The architecture the generator recorded for a fixture (not the one our importer inferred),
+    /// in schema 1.0's words.
+    static func generatorArchitecture(_ fixture: Fixtures.SourceFixture) throws -> ArchitectureV1 {
         let document = try Fixtures.json(at: fixture.expected)
         let data = try JSONSerialization.data(withJSONObject: try #require(document["architecture"]))
-        return try JSONDecoder().decode(UNetArchitecture.self, from: data)
+        return try JSONDecoder().decode(ArchitectureV1.self, from: data)
     }
 
     @Test("opset_import and ir_version follow ONNX's version table; other opsets are refused")
@@ -106,7 +107,8 @@ struct ONNXGraphTests {
                 for input in node.input { #expect(defined.contains(input), "\(node.name) reads undefined \(input)") }
                 for output in node.output { #expect(defined.insert(output).inserted, "\(output) defined twice") }
             }
-            #expect(graph.node.last?.output == ["output"])
+            #expect(graph.node.filter { $0.output == ["output"] }.count == 1)
+            #expect(graph.output.map(\.name) == ["output"])
             #expect(Set(graph.node.map(\.name)).count == graph.node.count)
             #expect(Set(graph.initializer.map(\.name)).count == graph.initializer.count)
             // Every initializer is used.
@@ -142,44 +144,55 @@ struct ONNXGraphTests {
         let initializers = Dictionary(uniqueKeysWithValues: graph.initializer.map { ($0.name, $0) })
         #expect(!graph.node.contains { $0.opType == "BatchNormalization" })
         #expect(!initializers.keys.contains { $0.contains(".norm") })
-        let model = UNetModel(checkpoint)
-        let levels =
-            model.encoder.enumerated().map { ("encoder.\($0)", $1) }
-            + model.decoder.enumerated().map { ("decoder.\($0)", $1.blocks) }
+        let model = try UNetModel(checkpoint)
         let expected = try Fixtures.expected(at: fixture.expected)
         func reference(_ key: String) -> [Double] {
             let entry = expected.tensors.first { $0.key == key }!
             return expected.bytes(of: entry).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }.map(Double.init)
         }
-        for (prefix, blocks) in levels {
-            for (index, block) in blocks.enumerated() {
-                let layer = "\(prefix).conv\(index)"
-                let weight = try #require(initializers["\(layer).weight.bn_folded"])
-                let bias = try #require(initializers["\(layer).bias.bn_folded"])
-                // The inference core folds with the same function (its Winograd layers keep the
-                // weights transformed, so they are compared here through it).
-                let core = checkpoint.batchNormFolded(convolution: layer, norm: "\(prefix).norm\(index)")
-                #expect(Self.floats(weight) == core.weight, "\(layer)")
-                #expect(Self.floats(bias) == core.bias, "\(layer)")
-                #expect(block.conv.bias == core.bias, "\(layer)")
-                // And against the fold computed here in float64 from the generator's tensors.
-                let norm = "\(prefix).norm\(index)"
-                let (gamma, beta) = (reference("\(norm).weight"), reference("\(norm).bias"))
-                let (mean, variance) = (reference("\(norm).running_mean"), reference("\(norm).running_var"))
-                let raw = reference("\(layer).weight")
-                let perChannel = raw.count / gamma.count
-                for o in gamma.indices {
-                    let scale = gamma[o] / (variance[o] + 1e-5).squareRoot()
-                    let shift = beta[o] - mean[o] * scale
-                    #expect(abs(Double(Self.floats(bias)[o]) - shift) <= 1e-6 * max(1, abs(shift)))
-                    for i in 0..<perChannel {
-                        let folded = raw[o * perChannel + i] * scale
-                        #expect(
-                            abs(Double(Self.floats(weight)[o * perChannel + i]) - folded) <= 1e-6 * max(1, abs(folded)))
-                    }
+        let network = checkpoint.network
+        var foldedCount = 0
+        for (index, node) in network.nodes.enumerated() {
+            guard case .conv = node.operation, let next = network.consumers[index].first,
+                case .norm(let norm) = network.nodes[next].operation, norm.kind == .batch
+            else { continue }
+            foldedCount += 1
+            let layer = node.key!, normKey = network.nodes[next].key!
+            let weight = try #require(initializers["\(layer).weight.bn_folded"])
+            let bias = try #require(initializers["\(layer).bias.bn_folded"])
+            #expect(graph.node.contains { $0.name == layer && $0.input.dropFirst() == [weight.name, bias.name] })
+            // The inference core folds with the same function (its Winograd layers keep the
+            // weights transformed, so they are compared here through it and its bias).
+            let core = checkpoint.batchNormFolded(convolution: layer, norm: normKey, eps: norm.eps)
+            #expect(Self.floats(weight) == core.weight, "\(layer)")
+            #expect(Self.floats(bias) == core.bias, "\(layer)")
+            if case .conv(let convolution) = model.steps[index] { #expect(convolution.bias == core.bias, "\(layer)") }
+            // And against the fold computed here in float64 from the generator's tensors.
+            let (gamma, beta) = (reference("\(normKey).weight"), reference("\(normKey).bias"))
+            let (mean, variance) = (reference("\(normKey).running_mean"), reference("\(normKey).running_var"))
+            let raw = reference("\(layer).weight")
+            let perChannel = raw.count / gamma.count
+            for o in gamma.indices {
+                let scale = gamma[o] / (variance[o] + 1e-5).squareRoot()
+                let shift = beta[o] - mean[o] * scale
+                #expect(abs(Double(Self.floats(bias)[o]) - shift) <= 1e-6 * max(1, abs(shift)))
+                for i in 0..<perChannel {
+                    let folded = raw[o * perChannel + i] * scale
+                    #expect(
+                        abs(Double(Self.floats(weight)[o * perChannel + i]) - folded) <= 1e-6 * max(1, abs(folded)))
                 }
             }
         }
+        let batchNorms = network.nodes.filter {
+            if case .norm(let norm) = $0.operation { norm.kind == .batch } else { false }
+        }
+        #expect(foldedCount > 0 && foldedCount == batchNorms.count)
+        let properties = Dictionary(
+            uniqueKeysWithValues: try Self.exported(checkpoint, ONNXExportOptions(foldBatchNorm: true)).metadataProps.map {
+                ($0.key, $0.value)
+            })
+        #expect(properties["batchnorm"] == "folded")
+        #expect(try Self.properties(Self.exported(checkpoint))["batchnorm"] == "kept")
     }
 
     @Test("input and output: batch dynamic; height and width dynamic, shared by same-size networks")
@@ -269,6 +282,8 @@ struct ONNXGraphTests {
             try JSONDecoder().decode(UNetArchitecture.self, from: Data(properties["unet_ckpt.architecture"]!.utf8))
                 == checkpoint.architecture)
         #expect(properties["output"] == "logits")
+        #expect(model.docString == checkpoint.architecture.descriptionLines.joined(separator: "\n"))
+        #expect(model.graph.name == checkpoint.architecture.name ?? "unet")
     }
 
     // MARK: Reading attributes
@@ -281,6 +296,9 @@ struct ONNXGraphTests {
     static func float(_ node: Onnx_NodeProto, _ name: String) -> Float? { attribute(node, name)?.f }
     static func string(_ node: Onnx_NodeProto, _ name: String) -> String? {
         attribute(node, name).map { String(decoding: $0.s, as: UTF8.self) }
+    }
+    static func properties(_ model: Onnx_ModelProto) -> [String: String] {
+        Dictionary(uniqueKeysWithValues: model.metadataProps.map { ($0.key, $0.value) })
     }
     static func floats(_ tensor: Onnx_TensorProto) -> [Float] {
         tensor.rawData.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }

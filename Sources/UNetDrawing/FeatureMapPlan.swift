@@ -175,7 +175,9 @@ public struct FeatureMapPlan: Sendable {
                 role: draft.role, level: draft.level, isDecoder: draft.isDecoder, channels: draft.channels,
                 size: sides.map { $0[draft.node] }, node: draft.node)
         }
-        steps = walk.steps.map { Step(kind: $0.kind, from: $0.from, to: $0.to, nodes: $0.nodes, via: $0.via, gate: $0.gate) }
+        steps = walk.steps.map {
+            Step(kind: $0.kind, from: $0.from, to: $0.to, nodes: $0.nodes, via: $0.via, gate: $0.gate)
+        }
         merges = walk.merges
         dropouts = walk.dropouts
 

@@ -53,8 +53,8 @@ public struct UNetDiagram: Sendable {
         return document.render()
     }
 
-    /// `572×572`, `64×64×64`.
-    static func sizeText(_ size: [Int]) -> String { size.map(String.init).joined(separator: "×") }
+    /// A size as the drawing writes it: `572×572`, `64×64×64`.
+    public static func sizeText(_ size: [Int]) -> String { size.map(String.init).joined(separator: "×") }
 
     // MARK: Parts
 
@@ -174,7 +174,8 @@ public struct UNetDiagram: Sendable {
         for (kind, text) in seen {
             let shape: [SVGElement]
             switch kind {
-            case .pool: shape = ArrowShape.elements([(x + 30, y - 12), (x + 30, y + 4)], color: DiagramStyle.color(kind))
+            case .pool:
+                shape = ArrowShape.elements([(x + 30, y - 12), (x + 30, y + 4)], color: DiagramStyle.color(kind))
             case .up: shape = ArrowShape.elements([(x + 30, y + 4), (x + 30, y - 12)], color: DiagramStyle.color(kind))
             default: shape = ArrowShape.elements([(x + 14, y - 4), (x + 48, y - 4)], color: DiagramStyle.color(kind))
             }
@@ -290,9 +291,10 @@ struct DiagramLayout {
         var creator: [Int: FeatureMapPlan.Step] = [:]
         for step in plan.steps where creator[step.to] == nil { creator[step.to] = step }
         self.creator = creator
-        let widest = plan.maps.map { Self.sizeLabel($0, full: full) }.map {
-            TextMetrics.width($0, size: DiagramStyle.sizeFont)
-        }.max() ?? 0
+        let widest =
+            plan.maps.map { Self.sizeLabel($0, full: full) }.map {
+                TextMetrics.width($0, size: DiagramStyle.sizeFont)
+            }.max() ?? 0
         gap = max(DiagramStyle.gap, widest + 14)
         let levels = plan.maps.map(\.level)
         let (top, bottom) = (levels.min() ?? 0, levels.max() ?? 0)
@@ -349,11 +351,17 @@ struct DiagramLayout {
             if fromLevel == toLevel {
                 // Over the row: up from the unit's input, across, down into the sum.
                 let y = min(from.y, to.y) - 24
-                return [(from.x + from.width * 0.75, from.y - 3), (from.x + from.width * 0.75, y), (to.x + 3, y), (to.x + 3, to.y - 3)]
+                return [
+                    (from.x + from.width * 0.75, from.y - 3), (from.x + from.width * 0.75, y), (to.x + 3, y),
+                    (to.x + 3, to.y - 3),
+                ]
             }
             // Down a level: under the input, across the gap, into the sum from above.
             let y = to.y - 24
-            return [(from.x + from.width * 0.8, from.maxY + 3), (from.x + from.width * 0.8, y), (to.x + 3, y), (to.x + 3, to.y - 3)]
+            return [
+                (from.x + from.width * 0.8, from.maxY + 3), (from.x + from.width * 0.8, y), (to.x + 3, y),
+                (to.x + 3, to.y - 3),
+            ]
         default:
             let y = rowCenter(plan.maps[step.to].level)
             return [(from.maxX + 3, y), (to.x - 3, y)]

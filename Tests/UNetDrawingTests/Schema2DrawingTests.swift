@@ -38,7 +38,10 @@ enum Networks2 {
             decoder: [
                 .init(
                     name: "decoder.1",
-                    up: [.convTranspose(Layer.ConvTranspose(name: "up", out: 16, kernel: [2, 2], stride: [2, 2], bias: true))],
+                    up: [
+                        .convTranspose(
+                            Layer.ConvTranspose(name: "up", out: 16, kernel: [2, 2], stride: [2, 2], bias: true))
+                    ],
                     skip: 1, merge: .init(order: .skipFirst, match: .exact), attention: gate,
                     layers: [conv("conv0", 16), norm("norm0"), leaky]),
                 .init(
@@ -63,11 +66,17 @@ enum Networks2 {
             decoder: [
                 .init(
                     name: "decoder.1",
-                    up: [.convTranspose(Layer.ConvTranspose(name: "up", out: 8, kernel: [1, 2, 2], stride: [1, 2, 2], bias: true))],
+                    up: [
+                        .convTranspose(
+                            Layer.ConvTranspose(name: "up", out: 8, kernel: [1, 2, 2], stride: [1, 2, 2], bias: true))
+                    ],
                     skip: 1, merge: .init(order: .skipFirst, match: .exact), layers: block("conv0", 8)),
                 .init(
                     name: "decoder.0",
-                    up: [.convTranspose(Layer.ConvTranspose(name: "up", out: 4, kernel: [2, 2, 2], stride: [2, 2, 2], bias: true))],
+                    up: [
+                        .convTranspose(
+                            Layer.ConvTranspose(name: "up", out: 4, kernel: [2, 2, 2], stride: [2, 2, 2], bias: true))
+                    ],
                     skip: 0, merge: .init(order: .skipFirst, match: .exact), layers: block("conv0", 4)),
             ],
             heads: [
@@ -125,7 +134,8 @@ struct Schema2DrawingTests {
         let wording = StepWording(network)
         let texts = Set(plan.steps.map { wording.text(for: $0) })
         for text in [
-            "3×3 conv, instance norm, LeakyReLU(0.01) (same padding)", "strided 3×3 conv (down), instance norm, LeakyReLU(0.01)",
+            "3×3 conv, instance norm, LeakyReLU(0.01) (same padding)",
+            "strided 3×3 conv (down), instance norm, LeakyReLU(0.01)",
             "residual shortcut (1×1 conv)", "residual shortcut", "residual sum, LeakyReLU(0.01)", "attention gate",
             "2×2 up-conv", "nearest ×2 up", "copy and concatenate", "1×1 conv (logits)",
         ] {
@@ -145,7 +155,9 @@ struct Schema2DrawingTests {
         var sum = 0
         for stage in try svg.elements(class: "stage-parameters") + svg.elements(class: "head-parameters") {
             let name = try #require(stage[attribute: "data-name"])
-            let expected = network.tensorSpecs.filter { $0.key.hasPrefix(name + ".") }.reduce(0) { $0 + $1.elementCount }
+            let expected = network.tensorSpecs.filter { $0.key.hasPrefix(name + ".") }.reduce(0) {
+                $0 + $1.elementCount
+            }
             #expect(stage.integer("data-parameters") == expected, "\(name)")
             sum += expected
         }
@@ -173,7 +185,9 @@ struct Schema2DrawingTests {
         #expect(labels.allSatisfy { $0.split(separator: "×").count == 3 })
         #expect(
             try svg.elements(class: "title").first?.stringValue == "U-Net (volume): 16×64×64 → 16×64×64")
-        let texts = try svg.elements(class: "legend-entry").compactMap { $0.descendants(named: "text").first?.stringValue }
+        let texts = try svg.elements(class: "legend-entry").compactMap {
+            $0.descendants(named: "text").first?.stringValue
+        }
         #expect(texts.contains("3×3×3 conv, instance norm, ReLU (same padding)"))
         #expect(texts.contains("2×2×2 max pool") && texts.contains("1×2×2 max pool"))
         #expect(texts.contains("1×2×2 up-conv") && texts.contains("2×2×2 up-conv"))

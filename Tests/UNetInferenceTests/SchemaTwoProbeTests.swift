@@ -1,0 +1,49 @@
+import Foundation
+import TestSupport
+import Testing
+import UNetCheckpoint
+
+@testable import UNetInference
+
+/// The forward pass reproduces what MONAI, nnU-Net's networks, segmentation-models-pytorch and a
+/// hand-written torch network computed (fixtures/schema2, written by generate_schema2.py: each
+/// file's probe is the library module's own output, in float64, for a seeded input), in 2-D and 3-D.
+@Suite("Forward pass against the libraries (schema 2.0)")
+struct SchemaTwoProbeTests {
+    struct Entry: Decodable, CustomTestStringConvertible, Sendable {
+        let file: String
+        let library: String
+        var testDescription: String { file }
+    }
+    struct Index: Decodable { let files: [Entry] }
+
+    static let entries: [Entry] =
+        (try? JSONDecoder().decode(Index.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("schema2/index.json")))))?
+        .files ?? []
+
+    @Test("the index lists the library families") func index() {
+        // A missing or unreadable index fails here instead of leaving the parameterised test empty.
+        #expect(Set(Self.entries.map(\.library)).isSuperset(of: ["monai", "dynamic-network-architectures", "segmentation-models-pytorch"]))
+        #expect(Self.entries.count >= 11)
+    }
+
+    @Test("each library's output is reproduced within 1e-4 of its range", arguments: entries)
+    func probe(_ entry: Entry) throws {
+        let file = try CheckpointFile(path: Fixtures.path("schema2/\(entry.file)"))
+        let checkpoint = try file.read()
+        let probe = try #require(checkpoint.probe)
+        let input = FeatureMap(
+            batch: probe.input.shape[0], channels: probe.input.shape[1], spatial: Array(probe.input.shape.dropFirst(2)),
+            values: probe.input.floatValues())
+        let expected = FeatureMap(
+            batch: probe.output.shape[0], channels: probe.output.shape[1],
+            spatial: Array(probe.output.shape.dropFirst(2)), values: probe.output.floatValues())
+        let match = try ProbeMaker.match(checkpoint, input: input, expected: expected, tolerance: 1e-4)
+        #expect(match.within, "\(entry.file): \(match.absolute) absolute, \(match.relativeToRange) of the range")
+        // The stored tolerances hold too (what `verify` checks).
+        let output = try UNetModel(checkpoint).predict(input)
+        let difference = ProbeMaker.compare(
+            output.values, expected.values, rtol: probe.relativeTolerance, atol: probe.absoluteTolerance)
+        #expect(difference.within, "\(entry.file): largest relative difference \(difference.relative)")
+    }
+}

@@ -411,4 +411,31 @@ struct ONNXNetworkTests {
         #expect(ONNXGraphTests.properties(kept)["batchnorm"] == "kept")
         #expect(ONNXGraphTests.properties(try Self.export(SchemaTwoNetworks.anisotropic3D).1)["batchnorm"] == nil)
     }
+
+    @Test("the default output as another node's value: an empty head after a dropout, shared, or the input itself")
+    func aliasedOutputs() throws {
+        let conv = HandBuiltNetworks.conv("conv0", 2, [3, 3], padding: .same)
+        let shared = UNetArchitecture(
+            name: "aliases", inChannels: 1, encoder: [.init(name: "encoder.0", layers: [conv])],
+            decoder: [
+                .init(name: "decoder.0", skip: nil, layers: [.activation(.init(.relu)), .dropout(.init(rate: 0.1))])
+            ],
+            heads: [
+                .init(name: "head", from: 0, layers: []),
+                .init(name: "copy", from: 0, role: .deepSupervision, layers: []),
+            ])
+        let (_, model) = try Self.export(shared)
+        let graph = model.graph
+        #expect(graph.node.map(\.opType) == ["Conv", "Relu", "Identity"])
+        #expect(graph.node[1].output == ["output"])
+        #expect(graph.node[2].name == "copy" && graph.node[2].input == ["output"] && graph.node[2].output == ["copy"])
+        #expect(graph.output.map(\.name) == ["output", "copy"])
+
+        let identity = UNetArchitecture(
+            name: "identity", inChannels: 1, encoder: [.init(name: "encoder.0", layers: [])],
+            decoder: [.init(name: "decoder.0", skip: nil, layers: [])], heads: [.init(name: "head", from: 0, layers: [])])
+        let (_, passThrough) = try Self.export(identity)
+        #expect(passThrough.graph.node.map(\.opType) == ["Identity"])
+        #expect(passThrough.graph.node.first?.input == ["input"] && passThrough.graph.node.first?.output == ["output"])
+    }
 }

@@ -118,9 +118,40 @@ struct WriteTests {
                 to: directory.file("b.h5"), options: WriteOptions(schemaVersion: SchemaVersion(major: 0, minor: 9)))
         } throws: { error in
             let error = error as! CheckpointError
-            return error.kind == .unsupportedVersion && error.message.contains("writes schema 1.0, not 0.9")
+            return error.kind == .unsupportedVersion && error.message.contains("writes schema 1.0, 2.0, not 0.9")
         }
         #expect(try directory.contents() == ["a.h5"])
+    }
+
+    @Test("a network of 1.0's families is written as 1.0 on request and read back through the migration")
+    func schemaOneWritten() throws {
+        let directory = try TemporaryDirectory()
+        let checkpoint = try syntheticCheckpoint(.milesial(inChannels: 1, classes: 2, bilinear: true, baseWidth: 4))
+        let path = directory.file("old.h5")
+        try checkpoint.write(to: path, options: WriteOptions(schemaVersion: .version1))
+        let file = try CheckpointFile(path: path)
+        #expect(file.schemaVersion == .version1)
+        #expect(file.migrations.count == 1)
+        #expect(file.architecture == checkpoint.architecture)
+        let read = try file.read()
+        for (key, tensor) in checkpoint.tensors { #expect(read.tensors[key] == tensor, "\(key)") }
+        // The stored document is 1.0's flat form.
+        let text = try HDF5File.open(path).root().stringAttribute("architecture")
+        #expect(text.contains("\"up_channels\"") && !text.contains("\"spatial_dims\""))
+    }
+
+    @Test("a network 1.0 cannot describe is not written as 1.0, naming what only 2.0 has")
+    func schemaOneRefused() throws {
+        let directory = try TemporaryDirectory()
+        let checkpoint = try syntheticCheckpoint(SchemaTwoNetworks.anisotropic3D)
+        try checkpoint.write(to: directory.file("new.h5"))
+        #expect(try CheckpointFile(path: directory.file("new.h5")).read().tensors == checkpoint.tensors)
+        #expect {
+            try checkpoint.write(to: directory.file("old.h5"), options: WriteOptions(schemaVersion: .version1))
+        } throws: { error in
+            (error as! CheckpointError).message.contains("3-D, merges of equal sizes, strided convolutions")
+        }
+        #expect(try directory.contents() == ["new.h5"])
     }
 
     @Test("no HDF5 object stays open after reading and writing")

@@ -2,8 +2,10 @@ extension UNetArchitecture: CustomStringConvertible {
     /// One readable line for the network, then one per stage and head, e.g.
     /// `encoder.1: max-pool 2×2, conv 3×3 → 16, batch norm, ReLU, …`.
     public var descriptionLines: [String] {
-        let stages = "\(encoder.count) encoder stages, \(decoder.count) decoder stages, \(heads.count) head"
-            + (heads.count == 1 ? "" : "s")
+        func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
+        let stages =
+            "\(count(encoder.count, "encoder stage")), \(count(decoder.count, "decoder stage")), "
+            + count(heads.count, "head")
         var lines = ["\(name ?? "U-Net"): \(inChannels) → \(outChannels) channels, \(spatialDims)-D, \(stages)"]
         for stage in encoder { lines.append("\(stage.name): " + Self.summary(of: stage.layers)) }
         for stage in decoder {

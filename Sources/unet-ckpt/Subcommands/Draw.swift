@@ -23,8 +23,8 @@ struct Draw: ParsableCommand {
     @Argument(help: "The SVG file to write.")
     var output: String
 
-    @Option(help: "The input side in pixels (square input).")
-    var inputSize: Int?
+    @Option(help: "The input size: one side for a square (cubic) input, or every side (H×W, D×H×W; x also works).")
+    var inputSize: String?
 
     @Option(help: "A mapping file (JSON) for a custom key layout; see docs/mapping.md.")
     var map: String?
@@ -32,35 +32,57 @@ struct Draw: ParsableCommand {
     @OptionGroup var options: CommonOptions
 
     func validate() throws {
-        if let inputSize, inputSize < 1 { throw ValidationError("--input-size must be positive") }
+        if let inputSize, Self.sides(inputSize) == nil {
+            throw ValidationError("--input-size must be a positive side, or sides joined by × or x")
+        }
+    }
+
+    /// `572` → [572]; `64x128x128`, `64×128×128` → the sides.
+    static func sides(_ text: String) -> [Int]? {
+        let parts = text.split(whereSeparator: { $0 == "x" || $0 == "×" }).map { Int($0) }
+        guard (1...3).contains(parts.count), parts.allSatisfy({ ($0 ?? 0) >= 1 }) else { return nil }
+        return parts.compactMap { $0 }
     }
 
     func run() throws {
-        var architecture: UNetArchitecture!
+        var network: UNetNetwork!
         var metadata = CheckpointMetadata()
-        try reportingErrors(options) { (architecture, metadata) = try load() }
-        guard let side = inputSize ?? FeatureMapPlan.defaultInputSide(for: architecture, metadata: metadata) else {
+        try reportingErrors(options) { (network, metadata) = try load() }
+        let dims = network.architecture.spatialDims
+        var asked = inputSize.flatMap(Self.sides)
+        if let sides = asked, sides.count == 1 { asked = [Int](repeating: sides[0], count: dims) }
+        guard let size = asked ?? FeatureMapPlan.defaultInputSize(for: network, metadata: metadata) else {
             printError("\(checkpoint): the network has no valid input size")
             throw ExitStatus.verificationFailed
         }
         let plan: FeatureMapPlan
         do {
-            plan = try FeatureMapPlan(architecture: architecture, inputSide: side)
+            plan = try FeatureMapPlan(network: network, inputSize: size)
         } catch {
-            printError("--input-size \(side): \(error) (\(checkpoint))")
+            printError("--input-size \(inputSize ?? UNetDiagram.sizeText(size)): \(error) (\(checkpoint))")
             throw ExitCode.validationFailure
         }
         let name = URL(fileURLWithPath: checkpoint).lastPathComponent
         let svg = UNetDiagram(plan: plan, classes: metadata.classes, source: name).render()
         try writeOutputFile(Data(svg.utf8), to: output, options: options)
         printNote(
-            "wrote \(output) (\(side)×\(side) → \(plan.outputSide)×\(plan.outputSide), \(plan.maps.count) feature maps)"
+            "wrote \(output) (\(UNetDiagram.sizeText(size)) → \(UNetDiagram.sizeText(plan.outputSize)), "
+                + "\(plan.maps.count) feature maps)"
         )
     }
 
-    /// The architecture and metadata: our own files without reading tensor data, architecture
+    /// The network and metadata: our own files without reading tensor data, architecture
     /// JSON directly, any other format through the importer.
-    private func load() throws -> (UNetArchitecture, CheckpointMetadata) {
+    private func load() throws -> (UNetNetwork, CheckpointMetadata) {
+        let (architecture, metadata) = try loadArchitecture()
+        do {
+            return (try architecture.network(), metadata)
+        } catch {
+            throw CheckpointError(.invalid, file: checkpoint, "invalid architecture", problems: error.problems)
+        }
+    }
+
+    private func loadArchitecture() throws -> (UNetArchitecture, CheckpointMetadata) {
         if let json = try ArchitectureJSON.read(checkpoint) { return (json, CheckpointMetadata()) }
         let format = try CheckpointFormat.detect(checkpoint)
         if format == .unetH5 {
@@ -74,7 +96,8 @@ struct Draw: ParsableCommand {
     }
 }
 
-/// A bare architecture description (the `architecture` JSON of docs/format.md §3) in a file.
+/// A bare architecture description (the `architecture` JSON of docs/format.md §3) in a file:
+/// schema 2.0's, or schema 1.0's (told by its `out_channels` and `conv` and no `heads`), migrated.
 enum ArchitectureJSON {
     /// Architecture files are small; a larger file starting with `{` is refused unread.
     static let sizeLimit = 1 << 20
@@ -90,9 +113,24 @@ enum ArchitectureJSON {
         guard data.count <= sizeLimit else {
             throw CheckpointError(.notACheckpoint, file: path, "a JSON file larger than \(sizeLimit) bytes")
         }
+        let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        let version1 =
+            object.map { $0["heads"] == nil && ($0["out_channels"] != nil || $0["conv"] != nil) } ?? false
         let architecture: UNetArchitecture
         do {
-            architecture = try JSONDecoder().decode(UNetArchitecture.self, from: data)
+            if version1 {
+                let description = try JSONDecoder().decode(ArchitectureV1.self, from: data)
+                do {
+                    try description.validate()
+                } catch {
+                    throw CheckpointError(.invalid, file: path, "invalid architecture (1.0)", problems: error.problems)
+                }
+                architecture = UNetArchitecture(description)
+            } else {
+                architecture = try JSONDecoder().decode(UNetArchitecture.self, from: data)
+            }
+        } catch let error as CheckpointError {
+            throw error
         } catch {
             throw CheckpointError(
                 .notACheckpoint, file: path, "not an architecture JSON (docs/format.md §3)", cause: "\(error)")

@@ -8,14 +8,18 @@ import UNetCheckpoint
 struct CommandLineTests {
     let paper = Fixtures.path("h5py/paper-tiny.h5")
 
-    @Test("inspect prints the architecture, levels, totals, tensors and metadata")
+    @Test("inspect prints the architecture, stages, totals, tensors and metadata")
     func inspectText() throws {
         let result = try runUNetCkpt(["inspect", paper])
         #expect(result.status == 0)
         let text = result.standardOutput
         for expected in [
-            "format: unet-h5, schema 1.0", "paper: 1 → 2 channels, 3 levels (depth 2)", "3×3 valid, with bias",
-            "input sides: 44, 48, 52, … (every 4)", "7,402 parameters in 26 tensors (float32 ×26)",
+            "format: unet-h5, schema 1.0\nread through the migration: schema 1.0's architecture described in 2.0",
+            "paper: 1 → 2 channels, 2-D, 3 encoder stages, 2 decoder stages, 1 head",
+            "encoder.1: max-pool 2×2, conv 3×3 valid → 8, ReLU, conv 3×3 valid → 8, ReLU, dropout 0.5",
+            "skip from encoder.1 (concat, skip first, crop skip to size)", "uses only schema 1.0 features",
+            "  encoder.2      2  8 → 16     3,488", "input sides: 44, 48, 52, … (every 4)",
+            "7,402 parameters in 26 tensors (float32 ×26)",
             "classes: background, cell", "momentum 0.99",
         ] {
             #expect(text.contains(expected), "missing \(expected)")
@@ -40,8 +44,14 @@ struct CommandLineTests {
         #expect(tensors.allSatisfy { $0["checksum"] as? String == "ok" })
         let stats = try #require(tensors.first?["statistics"] as? [String: Any])
         #expect(stats["nan_count"] as? Int == 0)
-        let levels = try #require(document["levels"] as? [[String: Any]])
-        #expect(levels.count == 4)
+        let stages = try #require(document["stages"] as? [[String: Any]])
+        #expect(stages.map { $0["name"] as? String } == [
+            "encoder.0", "encoder.1", "encoder.2", "encoder.3", "decoder.2", "decoder.1", "decoder.0", "head",
+        ])
+        #expect(stages.map { $0["level"] as? Int } == [0, 1, 2, 3, 2, 1, 0, 0])
+        let stageParameters = stages.compactMap { $0["parameters"] as? Int }.reduce(0, +)
+        #expect(stageParameters == expected.totalParameters)
+        #expect((document["migrations"] as? [String])?.count == 1)
         let architecture = try #require(document["architecture"] as? [String: Any])
         #expect(architecture["in_channels"] as? Int == 3)
     }
@@ -82,7 +92,7 @@ struct CommandLineTests {
         let cases: [(String, String)] = [
             (directory.file("missing.h5"), "no such file"),
             (text, "not"),
-            (Fixtures.path("h5py/paper-tiny-major-2.0.h5"), "schema_version 2.0 is too new"),
+            (Fixtures.path("h5py/paper-tiny-major-3.0.h5"), "schema_version 3.0 is too new"),
         ]
         for (file, message) in cases {
             for command in ["inspect", "verify"] {
@@ -133,7 +143,7 @@ struct CommandLineTests {
         }
         let old = try runUNetCkpt(["convert", paper, directory.file("x.h5"), "--schema-version", "0.9"])
         #expect(old.status == 2)
-        #expect(old.standardError.contains("writes schema 1.0, not 0.9"))
+        #expect(old.standardError.contains("writes schema 1.0, 2.0, not 0.9"))
         #expect(try directory.contents().isEmpty)
     }
 }
@@ -174,7 +184,7 @@ struct ConvertCommandTests {
         let keras = try runUNetCkpt(["inspect", Fixtures.path("keras/unet-tiny.keras")])
         #expect(keras.status == 0)
         #expect(keras.standardOutput.contains("format: keras, layout keras-functional"))
-        #expect(keras.standardOutput.contains("final activation: sigmoid"))
+        #expect(keras.standardOutput.contains("conv 1×1 valid → 1, sigmoid"))
         let custom = try runUNetCkpt([
             "inspect", Fixtures.path("pytorch/paper-custom.pth"), "--map", Fixtures.path("maps/paper-custom.json"),
         ])

@@ -23,10 +23,10 @@ struct DrawTests {
         let bytes = try Data(contentsOf: URL(fileURLWithPath: first))
         #expect(bytes == (try Data(contentsOf: URL(fileURLWithPath: second))))
         let svg = try ParsedSVG(bytes)
-        let architecture = try CheckpointFile(path: checkpoint).architecture
+        let network = try CheckpointFile(path: checkpoint).network
         let sides = try Self.sides(svg)
         #expect(sides.first == 92)
-        #expect(sides.last == architecture.outputSide(forInputSide: 92))
+        #expect(sides.last == network.outputSize(forInputSize: [92, 92])?.first)
         let total = try svg.elements(class: "total-parameters").first?.integer("data-parameters")
         #expect(total == (try Fixtures.expected("paper-tiny")).totalParameters)
     }
@@ -74,7 +74,7 @@ struct DrawTests {
         let checkpoint = Fixtures.path("h5py/paper-tiny.h5")
         let result = try runUNetCkpt(["draw", checkpoint, output, "--input-size", "570"])
         #expect(result.status == 64)
-        let nearest = try CheckpointFile(path: checkpoint).architecture.nearestValidInputSides(to: 570)
+        let nearest = try CheckpointFile(path: checkpoint).network.nearestValidInputSides(to: 570, axis: 0)
         let below = try #require(nearest.below)
         let above = try #require(nearest.above)
         #expect(result.standardError.contains("error: --input-size 570"))

@@ -24,7 +24,7 @@ struct APIExampleTests {
         try checkpoint.write(to: path)
 
         let file = try CheckpointFile(path: path)
-        #expect(file.architecture.description.hasPrefix("milesial: 3 → 2 channels, 5 levels"))
+        #expect(file.architecture.description.hasPrefix("milesial: 3 → 2 channels, 2-D, 5 encoder stages"))
         let kernel = try file.tensor("encoder.0.conv0.weight")
         #expect(kernel.shape == [4, 3, 3, 3] && kernel.dtype == .float32)
         #expect(kernel.floatValues() == tensors["encoder.0.conv0.weight"]!.floatValues())

@@ -18,7 +18,10 @@ struct ArchitectureTests {
         let nearest = paper.nearestValidInputSides(to: 500, axis: 0)
         #expect(nearest.below == 492 && nearest.above == 508)
         #expect(!paper.acceptsAnyInputSide(axis: 0))
-        #expect(paper.multiplyAccumulates(forInputSize: [572, 572]).map { $0 > 2.7e10 && $0 < 2.8e10 } == true)
+        // 150.4 G multiply-accumulates: the first conv alone is 64·9·570² (187 M).
+        #expect(paper.multiplyAccumulates(forInputSize: [572, 572]).map { ($0 / 1e8).rounded() } == 1504)
+        let first = try UNetArchitecture.paper(widths: [64]).network()
+        #expect(first.multiplyAccumulates(forInputSize: [572, 572]) == nil)
     }
 
     @Test("same-padding networks keep the size and accept any side from the minimum")

@@ -77,11 +77,11 @@ struct ReadTests {
     @Test("a newer major version is refused, naming both versions")
     func newerMajorVersion() throws {
         #expect {
-            _ = try CheckpointFile(path: Fixtures.path("h5py/paper-tiny-major-2.0.h5"))
+            _ = try CheckpointFile(path: Fixtures.path("h5py/paper-tiny-major-3.0.h5"))
         } throws: { error in
             let error = error as! CheckpointError
-            return error.kind == .unsupportedVersion && error.message.contains("schema_version 2.0")
-                && error.message.contains("up to 1.x")
+            return error.kind == .unsupportedVersion && error.message.contains("schema_version 3.0")
+                && error.message.contains("up to 2.x")
         }
     }
 

@@ -5,6 +5,8 @@ public struct CheckpointSummary: Codable, Sendable {
     /// `unet-h5` for unet-ckpt's own format.
     public var format: String
     public var schemaVersion: String?
+    /// The migrations a file of an older schema was read through, one line each.
+    public var migrations: [String]
     public var architecture: UNetArchitecture
     /// The stage table: encoder stages, decoder stages and heads, in execution order.
     public var stages: [Stage]
@@ -94,6 +96,7 @@ public struct CheckpointSummary: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case file, format, architecture, stages, sizes, totals, tensors, metadata, probe, warnings
+        case migrations
         case schemaVersion = "schema_version", normCounters = "num_batches_tracked"
     }
 
@@ -119,13 +122,13 @@ public struct CheckpointSummary: Codable, Sendable {
             network: checkpoint.network, tensors: rows, metadata: checkpoint.metadata,
             storedBytes: checkpoint.tensors.reduce(0) { $0 + $1.storedByteCount })
         normCounters = checkpoint.normCounters
-        warnings = checkpoint.migrations.map { "read through the migration: \($0)" }
+        migrations = checkpoint.migrations
         probe = checkpoint.probe.map {
             ProbeSummary(
                 inputShape: $0.inputShape, outputShape: $0.outputShape, rtol: $0.relativeTolerance,
                 atol: $0.absoluteTolerance)
         }
-        warnings += checkpoint.warnings
+        warnings = checkpoint.warnings
     }
 
     /// Summarises a checkpoint read from another format (`format` names it): checksums are
@@ -153,6 +156,7 @@ public struct CheckpointSummary: Codable, Sendable {
         self.file = file
         self.format = format
         self.schemaVersion = schemaVersion
+        self.migrations = []
         self.architecture = network.architecture
         self.tensors = tensors
         self.metadata = metadata

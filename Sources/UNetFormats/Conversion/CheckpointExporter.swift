@@ -173,17 +173,16 @@ public enum CheckpointExporter {
 
 extension UNetArchitecture {
     /// The JSON fields (dotted paths) where two architectures differ, ignoring the name and
-    /// what does not change outputs (dropout layers, norm momentum).
+    /// what does not change outputs (dropout, norm momentum). Networks that schema 1.0 can say are
+    /// compared in its words (`conv.padding is valid, the layout's is same`); others as 2.0 layers.
     func differences(from other: UNetArchitecture) -> [String] {
-        func normalized(_ architecture: UNetArchitecture) -> JSONValue {
-            var copy = architecture
-            copy.name = nil
-            return (try? JSONValue(encoding: copy)).map(Self.withoutInformativeFields) ?? .null
+        func normalized<T: Encodable>(_ value: T) -> JSONValue {
+            (try? JSONValue(encoding: value)).map(Self.withoutInformativeFields) ?? .null
         }
         var result: [String] = []
         func compare(_ a: JSONValue, _ b: JSONValue, _ path: String) {
             if case .object(let x) = a, case .object(let y) = b {
-                for key in Set(x.keys).union(y.keys).sorted() {
+                for key in Set(x.keys).union(y.keys).sorted() where key != "name" || !path.isEmpty {
                     compare(x[key] ?? .null, y[key] ?? .null, path.isEmpty ? key : "\(path).\(key)")
                 }
             } else if case .array(let x) = a, case .array(let y) = b, x.count == y.count {
@@ -192,11 +191,15 @@ extension UNetArchitecture {
                 result.append("\(path) is \(a.compactText), the layout's is \(b.compactText)")
             }
         }
-        compare(normalized(self), normalized(other), "")
+        if let mine = version1, let theirs = other.version1 {
+            compare(normalized(mine), normalized(theirs), "")
+        } else {
+            compare(normalized(self), normalized(other), "")
+        }
         return result
     }
 
-    /// The JSON without dropout layers and momentum fields, anywhere.
+    /// The JSON without dropout (layers and 1.0's list) and momentum fields, anywhere.
     private static func withoutInformativeFields(_ value: JSONValue) -> JSONValue {
         switch value {
         case .array(let items):
@@ -207,6 +210,7 @@ extension UNetArchitecture {
                 }.map(withoutInformativeFields))
         case .object(var fields):
             fields["momentum"] = nil
+            if case .array? = fields["dropout"] { fields["dropout"] = nil }
             return .object(fields.mapValues(withoutInformativeFields))
         default: return value
         }

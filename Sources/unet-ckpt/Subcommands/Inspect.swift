@@ -97,7 +97,8 @@ struct SummaryText {
 
     private func header() -> String {
         let version = summary.schemaVersion.map { ", schema \($0)" } ?? ""
-        return "\(summary.file)\nformat: \(summary.format)\(version)"
+        let migrated = summary.migrations.map { "\nread through the migration: \($0)" }.joined()
+        return "\(summary.file)\nformat: \(summary.format)\(version)\(migrated)"
     }
 
     private func architecture() -> String {

@@ -23,6 +23,10 @@ struct UNetGraph {
     private var taken: Set<String>
     /// Convolutions whose BatchNorm (the node after them) is folded into their weights.
     private var folded: Set<Int> = []
+    /// The nodes that read each node's output.
+    private let consumers: [[Int]]
+    /// The network nodes the graph outputs give.
+    private var outputNodes: Set<Int> = []
     private(set) var batchNormCount = 0
     private(set) var foldedBatchNormCount = 0
 
@@ -41,6 +45,7 @@ struct UNetGraph {
         self.checkpoint = checkpoint
         self.options = options
         values = Array(repeating: "", count: checkpoint.network.nodes.count)
+        consumers = checkpoint.network.consumers
         taken = Set([Self.inputName, Self.outputName] + checkpoint.network.tensorSpecs.map(\.key))
     }
 
@@ -56,6 +61,7 @@ struct UNetGraph {
         if options.otherHeads {
             targets += network.headOutputs.indices.filter { $0 != defaultHead }.map { network.headOutputs[$0] }
         }
+        outputNodes = Set(targets)
         // The nodes the outputs depend on, in network order.
         var needed = [Bool](repeating: false, count: network.nodes.count)
         for target in targets { needed[target] = true }
@@ -128,7 +134,9 @@ struct UNetGraph {
         case .avgPool(let pool):
             return graph.node(
                 "AveragePool", [x], name: name,
-                attributes: poolAttributes(pool) + [Attribute.int("count_include_pad", pool.countIncludePad ?? true ? 1 : 0)])
+                attributes: poolAttributes(pool) + [
+                    Attribute.int("count_include_pad", pool.countIncludePad ?? true ? 1 : 0)
+                ])
         case .interpolate(let interpolation):
             return resize(interpolation, name: name, input: x)
         case .add:
@@ -137,7 +145,8 @@ struct UNetGraph {
             // The gate (second input) broadcasts over channels or over space.
             return graph.node("Mul", [x, values[node.inputs[1]]], name: name)
         case .concat:
-            return graph.node("Concat", node.inputs.map { values[$0] }, name: name, attributes: [Attribute.int("axis", 1)])
+            return graph.node(
+                "Concat", node.inputs.map { values[$0] }, name: name, attributes: [Attribute.int("axis", 1)])
         case .crop:
             return centreCrop(x, to: values[node.inputs[1]], name: name)
         case .pad(let mode):
@@ -164,8 +173,10 @@ struct UNetGraph {
         let node = network.nodes[index]
         let key = node.key!
         var inputs = [input]
-        let consumers = network.consumers[index]
-        if options.foldBatchNorm, consumers.count == 1, case .norm(let norm) = network.nodes[consumers[0]].operation,
+        let consumers = self.consumers[index]
+        // Not when the convolution's own output is a graph output (an empty head reads it).
+        if options.foldBatchNorm, consumers.count == 1, !outputNodes.contains(index),
+            case .norm(let norm) = network.nodes[consumers[0]].operation,
             norm.kind == .batch, norm.affine, let normKey = network.nodes[consumers[0]].key
         {
             let (weight, bias) = checkpoint.batchNormFolded(convolution: key, norm: normKey, eps: norm.eps)
@@ -255,7 +266,8 @@ struct UNetGraph {
             guard norm.affine else { return graph.node("Reshape", [normalized, shape], name: name) }
             let restored = graph.node("Reshape", [normalized, shape], name: unique("\(name).ungrouped"))
             let (scale, shift) = affine(&self)
-            let scaled = graph.node("Mul", [restored, perChannel(scale, channels, name: name)], name: unique("\(name).scaled"))
+            let scaled = graph.node(
+                "Mul", [restored, perChannel(scale, channels, name: name)], name: unique("\(name).scaled"))
             return graph.node("Add", [scaled, perChannel(shift, channels, name: name)], name: name)
         }
     }
@@ -277,7 +289,8 @@ struct UNetGraph {
             let slope = count == 1 ? weight : perChannel(weight, count, name: name)
             return graph.node("PRelu", [x, slope], name: name)
         case .elu:
-            return graph.node("Elu", [x], name: name, attributes: [Attribute.float("alpha", Float(activation.alpha ?? 1))])
+            return graph.node(
+                "Elu", [x], name: name, attributes: [Attribute.float("alpha", Float(activation.alpha ?? 1))])
         case .gelu:
             let tanh = activation.approximate == "tanh"
             if options.opset >= 20 {
@@ -417,7 +430,8 @@ struct UNetGraph {
     /// A per-channel vector reshaped to `[C, 1, 1(, 1)]`, to broadcast over an `N, C, …` map.
     private mutating func perChannel(_ vector: String, _ channels: Int, name: String) -> String {
         let shape = graph.int64Constant([Int64(channels)] + Array(repeating: 1, count: dims))
-        return graph.node("Reshape", [vector, shape], name: unique("\(name).\(vector.split(separator: ".").last ?? "")_per_channel"))
+        return graph.node(
+            "Reshape", [vector, shape], name: unique("\(name).\(vector.split(separator: ".").last ?? "")_per_channel"))
     }
 
     private mutating func ones(_ count: Int) -> String {

@@ -45,7 +45,9 @@ enum HandBuiltNetworks {
             .init(
                 name: "encoder.2",
                 layers: [
-                    .avgPool(.init(kernel: [3, 3], stride: [2, 2], padding: [1, 1], ceilMode: true, countIncludePad: false)),
+                    .avgPool(
+                        .init(
+                            kernel: [3, 3], stride: [2, 2], padding: [1, 1], ceilMode: true, countIncludePad: false)),
                     .avgPool(.init(kernel: [3, 3], stride: [1, 1], padding: [1, 1])),
                     conv("conv0", 8, [1, 1], padding: .explicit([0, 0])),
                     .activation(.init(.tanh)),
@@ -54,7 +56,10 @@ enum HandBuiltNetworks {
         decoder: [
             .init(
                 name: "decoder.0",
-                up: [.convTranspose(.init(name: "up", out: 6, kernel: [3, 3], stride: [2, 2], padding: .same, bias: true))],
+                up: [
+                    .convTranspose(
+                        .init(name: "up", out: 6, kernel: [3, 3], stride: [2, 2], padding: .same, bias: true))
+                ],
                 skip: nil,
                 layers: [conv("conv0", 6, [3, 3], padding: .explicit([1, 1])), .activation(.init(.silu))]),
             .init(
@@ -157,7 +162,9 @@ enum HandBuiltNetworks {
                 name: "decoder.1",
                 up: [
                     .convTranspose(
-                        .init(name: "up", out: 4, kernel: [2, 2, 2], stride: [2, 2, 2], outputPadding: [1, 0, 0], bias: true))
+                        .init(
+                            name: "up", out: 4, kernel: [2, 2, 2], stride: [2, 2, 2], outputPadding: [1, 0, 0],
+                            bias: true))
                 ],
                 skip: nil, layers: [conv("conv0", 2, [1, 1, 1], padding: .explicit([0, 0, 0]))]),
         ],

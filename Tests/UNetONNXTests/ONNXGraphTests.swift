@@ -188,9 +188,10 @@ struct ONNXGraphTests {
         }
         #expect(foldedCount > 0 && foldedCount == batchNorms.count)
         let properties = Dictionary(
-            uniqueKeysWithValues: try Self.exported(checkpoint, ONNXExportOptions(foldBatchNorm: true)).metadataProps.map {
-                ($0.key, $0.value)
-            })
+            uniqueKeysWithValues: try Self.exported(checkpoint, ONNXExportOptions(foldBatchNorm: true)).metadataProps
+                .map {
+                    ($0.key, $0.value)
+                })
         #expect(properties["batchnorm"] == "folded")
         #expect(try Self.properties(Self.exported(checkpoint))["batchnorm"] == "kept")
     }

@@ -54,7 +54,8 @@ struct ONNXNetworkTests {
         network.nodes.filter { matches($0.operation) }.count
     }
 
-    @Test("well formed at every opset, folded or not: defined before use, unique names, every initializer used",
+    @Test(
+        "well formed at every opset, folded or not: defined before use, unique names, every initializer used",
         arguments: networks)
     func wellFormed(_ architecture: UNetArchitecture) throws {
         for opset in [13, 17, 18, 20, 21] {
@@ -141,7 +142,8 @@ struct ONNXNetworkTests {
         let (_, residual) = try Self.export(SchemaTwoNetworks.residualAttention)
         #expect(residual.graph.input.map(dims) == [["batch", "1", "height", "width"]])
         #expect(residual.graph.output.map(\.name) == ["output", "aux"])
-        #expect(residual.graph.output.map(dims) == [["batch", "3", "height", "width"], ["batch", "3", "height", "width"]])
+        #expect(
+            residual.graph.output.map(dims) == [["batch", "3", "height", "width"], ["batch", "3", "height", "width"]])
         let aux = try Self.node(residual.graph, "aux")
         #expect(aux.opType == "Identity" && aux.input == ["aux.out"])
         // Without the other heads, their nodes and tensors are left out.
@@ -227,7 +229,8 @@ struct ONNXNetworkTests {
         #expect(averages.map { Self.ints($0, "strides") } == [[2, 2], [1, 1]])
         let resizes = Self.nodes(graph, "Resize")
         #expect(resizes.map { Self.string($0, "mode") } == ["linear", "nearest"])
-        #expect(resizes.map { Self.string($0, "coordinate_transformation_mode") } == ["pytorch_half_pixel", "asymmetric"])
+        #expect(
+            resizes.map { Self.string($0, "coordinate_transformation_mode") } == ["pytorch_half_pixel", "asymmetric"])
         #expect(Self.string(resizes[1], "nearest_mode") == "floor")
         let scales = resizes.map { resize in
             Self.initializer(graph, resize.input[2]).map(ONNXGraphTests.floats) ?? []
@@ -325,7 +328,8 @@ struct ONNXNetworkTests {
             try #require(graph.node.first { $0.output == [value] }, "no producer of \(value)")
         }
         // Residual: Add(body, shortcut), then the ReLU after.
-        let sum = try #require(Self.nodes(graph, "Add").first { $0.name.hasSuffix(".add") && $0.name.hasPrefix("encoder") })
+        let sum = try #require(
+            Self.nodes(graph, "Add").first { $0.name.hasSuffix(".add") && $0.name.hasPrefix("encoder") })
         #expect(try sum.input.map { try producer($0).name } == ["encoder.1.unit.norm1", "encoder.1.unit.shortcut"])
         // SE: x · sigmoid(expand(relu(reduce(mean over space)))).
         let pool = try #require(Self.nodes(graph, "GlobalAveragePool").first)
@@ -349,9 +353,10 @@ struct ONNXNetworkTests {
         let concat = try #require(graph.node.first { $0.name == "decoder[0].merge.concat" })
         #expect(concat.input[0] == attended.output[0])  // skip first
         let combine = try #require(graph.node.first { $0.name == "decoder[0].attention.add" })
-        #expect(try combine.input.map { try producer($0).name } == [
-            "decoder.0.attention.gate", "decoder.0.attention.skip",
-        ])
+        #expect(
+            try combine.input.map { try producer($0).name } == [
+                "decoder.0.attention.gate", "decoder.0.attention.skip",
+            ])
         // The multiplicative combination of the 3-D network's gate.
         let (_, volume) = try Self.export(HandBuiltNetworks.volumetric)
         #expect(volume.graph.node.contains { $0.name == "decoder[0].attention.multiply" && $0.opType == "Mul" })
@@ -393,15 +398,19 @@ struct ONNXNetworkTests {
         #expect(Self.initializer(graph, "encoder.0.norm0.running_mean") == nil)
         // The non-affine BatchNorm takes unit scale and zero shift.
         let plain = try Self.node(graph, "encoder.0.plain")
-        #expect(plain.input.dropFirst() == ["const.ones.6", "const.zeros.6", "encoder.0.plain.running_mean",
-            "encoder.0.plain.running_var"])
+        #expect(
+            plain.input.dropFirst() == [
+                "const.ones.6", "const.zeros.6", "encoder.0.plain.running_mean",
+                "encoder.0.plain.running_var",
+            ])
         #expect(ONNXGraphTests.properties(model)["batchnorm"] == "folded 1 of 2")
 
         // A convolution without bias gets the folded one; 3-D alike.
         let (volumeCheckpoint, volume) = try Self.export(HandBuiltNetworks.volumetric, fold: true)
         #expect(Self.nodes(volume.graph, "BatchNormalization").isEmpty)
         let conv3 = try Self.node(volume.graph, "encoder.1.conv0")
-        let folded3 = volumeCheckpoint.batchNormFolded(convolution: "encoder.1.conv0", norm: "encoder.1.norm0", eps: 1e-5)
+        let folded3 = volumeCheckpoint.batchNormFolded(
+            convolution: "encoder.1.conv0", norm: "encoder.1.norm0", eps: 1e-5)
         #expect(Self.initializer(volume.graph, conv3.input[2]).map(ONNXGraphTests.floats) == folded3.bias)
         #expect(Self.initializer(volume.graph, conv3.input[1])?.dims == [8, 4, 3, 3, 3])
         #expect(ONNXGraphTests.properties(volume)["batchnorm"] == "folded")
@@ -410,5 +419,52 @@ struct ONNXNetworkTests {
         let (_, kept) = try Self.export(HandBuiltNetworks.volumetric)
         #expect(ONNXGraphTests.properties(kept)["batchnorm"] == "kept")
         #expect(ONNXGraphTests.properties(try Self.export(SchemaTwoNetworks.anisotropic3D).1)["batchnorm"] == nil)
+    }
+
+    @Test("the default output as another node's value: an empty head after a dropout, shared, or the input itself")
+    func aliasedOutputs() throws {
+        let conv = HandBuiltNetworks.conv("conv0", 2, [3, 3], padding: .same)
+        let shared = UNetArchitecture(
+            name: "aliases", inChannels: 1, encoder: [.init(name: "encoder.0", layers: [conv])],
+            decoder: [
+                .init(name: "decoder.0", skip: nil, layers: [.activation(.init(.relu)), .dropout(.init(rate: 0.1))])
+            ],
+            heads: [
+                .init(name: "head", from: 0, layers: []),
+                .init(name: "copy", from: 0, role: .deepSupervision, layers: []),
+            ])
+        let (_, model) = try Self.export(shared)
+        let graph = model.graph
+        #expect(graph.node.map(\.opType) == ["Conv", "Relu", "Identity"])
+        #expect(graph.node[1].output == ["output"])
+        #expect(graph.node[2].name == "copy" && graph.node[2].input == ["output"] && graph.node[2].output == ["copy"])
+        #expect(graph.output.map(\.name) == ["output", "copy"])
+
+        let identity = UNetArchitecture(
+            name: "identity", inChannels: 1, encoder: [.init(name: "encoder.0", layers: [])],
+            decoder: [.init(name: "decoder.0", skip: nil, layers: [])],
+            heads: [.init(name: "head", from: 0, layers: [])])
+        let (_, passThrough) = try Self.export(identity)
+        #expect(passThrough.graph.node.map(\.opType) == ["Identity"])
+        #expect(passThrough.graph.node.first?.input == ["input"] && passThrough.graph.node.first?.output == ["output"])
+
+        // A convolution that is itself an output keeps its BatchNorm when folding.
+        let exposed = UNetArchitecture(
+            name: "exposed", inChannels: 1, encoder: [.init(name: "encoder.0", layers: [conv])],
+            decoder: [
+                .init(
+                    name: "decoder.0", skip: nil, layers: [HandBuiltNetworks.conv("conv0", 2, [1, 1], padding: .same)]),
+                .init(
+                    name: "decoder.1", up: [.norm(.init(name: "norm", kind: .batch, eps: 1e-5))], skip: nil,
+                    layers: [.activation(.init(.relu))]),
+            ],
+            heads: [
+                .init(name: "head", from: 1, layers: []),
+                .init(name: "aux", from: 0, role: .deepSupervision, layers: []),
+            ])
+        let (_, kept) = try Self.export(exposed, fold: true)
+        #expect(kept.graph.node.map(\.opType) == ["Conv", "Conv", "BatchNormalization", "Relu", "Identity"])
+        #expect(kept.graph.node.last?.input == ["decoder.0.conv0"])
+        #expect(ONNXGraphTests.properties(kept)["batchnorm"] == "kept")
     }
 }

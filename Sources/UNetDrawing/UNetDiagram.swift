@@ -249,8 +249,13 @@ public struct UNetDiagram: Sendable {
         line(
             "final activation: \(activation.rawValue)" + (activation == .none ? " (the output is logits)" : ""),
             [("class", "final-activation"), ("data-activation", activation.rawValue)])
-        if !plan.dropouts.isEmpty {
-            let places = plan.dropouts.map { "\(StepWording.number($0.rate)) in \($0.stage)" }
+        // Rate-0 dropouts (MONAI's defaults) compute nothing even in training: not listed.
+        var places: [String] = []
+        for dropout in plan.dropouts where dropout.rate > 0 {
+            let place = "\(StepWording.number(dropout.rate)) in \(dropout.stage)"
+            if !places.contains(place) { places.append(place) }
+        }
+        if !places.isEmpty {
             line("dropout (identity at inference): " + places.joined(separator: ", "))
         }
         if let classes, !classes.isEmpty {

@@ -10,6 +10,37 @@ struct DrawTests {
         try svg.elements(class: "feature-map").compactMap { $0.integer("data-side") }
     }
 
+    /// The schema 2.0 files of the real libraries (fixtures/schema2/index.json).
+    static let libraryFiles: [String] = {
+        struct Index: Decodable {
+            struct Entry: Decodable { let file: String }
+            let files: [Entry]
+        }
+        let data = try? Data(contentsOf: URL(fileURLWithPath: Fixtures.path("schema2/index.json")))
+        return (data.flatMap { try? JSONDecoder().decode(Index.self, from: $0) }?.files ?? []).map(\.file)
+    }()
+
+    @Test("draw draws every library family of schema 2.0, 2-D and 3-D, with all its parameters")
+    func drawLibraryFamilies() throws {
+        #expect(Self.libraryFiles.count >= 11, "fixtures/schema2/index.json is missing or short")
+        let directory = try TemporaryDirectory()
+        for name in Self.libraryFiles {
+            let checkpoint = Fixtures.path("schema2/\(name)")
+            let output = directory.file("\(name).svg")
+            let result = try runUNetCkpt(["draw", checkpoint, output])
+            #expect(result.status == 0, "\(name): \(result.standardError)")
+            let svg = try ParsedSVG(Data(contentsOf: URL(fileURLWithPath: output)))
+            let network = try CheckpointFile(path: checkpoint).network
+            let total = try svg.elements(class: "total-parameters").first?.integer("data-parameters")
+            #expect(total == network.parameterCount, "\(name)")
+            let maps = try svg.elements(class: "feature-map")
+            #expect(maps.count >= network.architecture.encoder.count + network.architecture.decoder.count, "\(name)")
+            if network.architecture.spatialDims == 3 {
+                #expect(maps.allSatisfy { $0[attribute: "data-size"]?.split(separator: "×").count == 3 }, "\(name)")
+            }
+        }
+    }
+
     @Test("draw writes the U of a checkpoint at the asked input size, the same bytes every time")
     func drawPaperTiny() throws {
         let directory = try TemporaryDirectory()

@@ -53,8 +53,7 @@ public enum TilePlan: Sendable, Equatable {
             }
             return .tiled(tile: min(side, candidate))
         }
-        if network.outputSize(forInputSize: [height, width]) != nil, height * width <= wholeImageLimit
-        {
+        if network.outputSize(forInputSize: [height, width]) != nil, height * width <= wholeImageLimit {
             return .whole
         }
         let wanted = min(512, 2 * longer)

@@ -57,7 +57,8 @@ public enum ProbeMaker {
         let low = expected.values.min() ?? 0, high = expected.values.max() ?? 0
         let range = max(Double(high - low), .leastNormalMagnitude)
         let relative = difference.absolute / range
-        return OutputMatch(absolute: difference.absolute, relativeToRange: relative, range: range, within: relative <= tolerance)
+        return OutputMatch(
+            absolute: difference.absolute, relativeToRange: relative, range: range, within: relative <= tolerance)
     }
 
     /// How far `actual` is from `expected`: the largest absolute difference, the largest relative

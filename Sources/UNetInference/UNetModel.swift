@@ -159,7 +159,8 @@ public struct UNetModel: Sendable {
             case .avgPool(let pool): steps.append(.pool(.average(countIncludePad: pool.countIncludePad ?? true), pool))
             case .interpolate(let interpolation):
                 let mode: Interpolation.Mode =
-                    interpolation.mode == .nearest ? .nearest : .linear(alignCorners: interpolation.alignCorners ?? false)
+                    interpolation.mode == .nearest
+                    ? .nearest : .linear(alignCorners: interpolation.alignCorners ?? false)
                 steps.append(.interpolate(scale: interpolation.scale, mode: mode))
             case .crop: steps.append(.crop)
             case .pad(let mode): steps.append(.pad(replicateEnd: mode == .replicateEnd))

@@ -45,9 +45,10 @@ struct CommandLineTests {
         let stats = try #require(tensors.first?["statistics"] as? [String: Any])
         #expect(stats["nan_count"] as? Int == 0)
         let stages = try #require(document["stages"] as? [[String: Any]])
-        #expect(stages.map { $0["name"] as? String } == [
-            "encoder.0", "encoder.1", "encoder.2", "encoder.3", "decoder.2", "decoder.1", "decoder.0", "head",
-        ])
+        #expect(
+            stages.map { $0["name"] as? String } == [
+                "encoder.0", "encoder.1", "encoder.2", "encoder.3", "decoder.2", "decoder.1", "decoder.0", "head",
+            ])
         #expect(stages.map { $0["level"] as? Int } == [0, 1, 2, 3, 2, 1, 0, 0])
         let stageParameters = stages.compactMap { $0["parameters"] as? Int }.reduce(0, +)
         #expect(stageParameters == expected.totalParameters)

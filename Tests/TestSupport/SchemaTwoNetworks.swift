@@ -28,7 +28,9 @@ public enum SchemaTwoNetworks {
                                         padding: .explicit([1, 1]), bias: false)),
                                 .norm(.init(name: "norm0", kind: .instance, eps: 1e-5)),
                                 .activation(.init(.leakyReLU, negativeSlope: 0.01)),
-                                .conv(.init(name: "conv1", out: 8, kernel: [3, 3], padding: .explicit([1, 1]), bias: true)),
+                                .conv(
+                                    .init(
+                                        name: "conv1", out: 8, kernel: [3, 3], padding: .explicit([1, 1]), bias: true)),
                                 .norm(.init(name: "norm1", kind: .group, eps: 1e-5, groups: 2)),
                             ],
                             shortcut: [
@@ -53,8 +55,12 @@ public enum SchemaTwoNetworks {
                 skip: 0, merge: .init(order: .skipFirst, match: .exact),
                 attention: .init(
                     name: "attention",
-                    gate: [.conv(.init(name: "gate", out: 2, kernel: [1, 1], padding: .explicit([0, 0]), bias: true))],
-                    skip: [.conv(.init(name: "skip", out: 2, kernel: [1, 1], padding: .explicit([0, 0]), bias: false))],
+                    gate: [
+                        .conv(.init(name: "gate", out: 2, kernel: [1, 1], padding: .explicit([0, 0]), bias: true))
+                    ],
+                    skip: [
+                        .conv(.init(name: "skip", out: 2, kernel: [1, 1], padding: .explicit([0, 0]), bias: false))
+                    ],
                     layers: [
                         .activation(.init(.relu)),
                         .conv(.init(name: "psi", out: 1, kernel: [1, 1], padding: .explicit([0, 0]), bias: true)),
@@ -114,6 +120,8 @@ public enum SchemaTwoNetworks {
         heads: [
             .init(
                 name: "head", from: 0,
-                layers: [.conv(.init(name: "out", out: 2, kernel: [1, 1, 1], padding: .explicit([0, 0, 0]), bias: true))])
+                layers: [
+                    .conv(.init(name: "out", out: 2, kernel: [1, 1, 1], padding: .explicit([0, 0, 0]), bias: true))
+                ])
         ])
 }

@@ -106,7 +106,9 @@ struct ArchitectureTests {
         var broken = SchemaTwoNetworks.residualAttention
         broken.spatialDims = 3
         #expect { try broken.validate() } throws: { error in
-            (error as! ArchitectureError).problems.contains { $0.hasPrefix("encoder[0].layers[0].kernel has 2 entries") }
+            (error as! ArchitectureError).problems.contains {
+                $0.hasPrefix("encoder[0].layers[0].kernel has 2 entries")
+            }
         }
         var skip = SchemaTwoNetworks.residualAttention
         skip.decoder[0].skip = 7
@@ -224,10 +226,11 @@ struct FamilyTests {
     @Test func monai() throws {
         for name in ["monai-basicunet", "monai-basicunet-small"] {
             let manifest = try Fixtures.framework(name)
-            let architecture = UNetArchitecture(ArchitectureV1.monaiBasicUNet(
-                inChannels: manifest.arguments["in_channels"]!.int!,
-                outChannels: manifest.arguments["out_channels"]!.int!,
-                features: manifest.arguments["features"]!.ints!))
+            let architecture = UNetArchitecture(
+                ArchitectureV1.monaiBasicUNet(
+                    inChannels: manifest.arguments["in_channels"]!.int!,
+                    outChannels: manifest.arguments["out_channels"]!.int!,
+                    features: manifest.arguments["features"]!.ints!))
             try check(architecture, against: name)
         }
     }
@@ -236,7 +239,8 @@ struct FamilyTests {
         let manifest = try Fixtures.framework("keras-functional")
         let architecture = UNetArchitecture(
             ArchitectureV1.kerasFunctional(
-                inChannels: manifest.arguments["input_shape"]!.ints!.last!, widths: manifest.arguments["widths"]!.ints!))
+                inChannels: manifest.arguments["input_shape"]!.ints!.last!, widths: manifest.arguments["widths"]!.ints!)
+        )
         try check(architecture, against: "keras-functional")
         // Keras' creation order is our canonical order: the shapes agree one by one.
         #expect(

@@ -47,7 +47,8 @@ struct ReadTests {
         let milesial = try CheckpointFile(path: Fixtures.path("h5py/milesial-tiny.h5"))
         #expect(milesial.metadata.maskValues == .array([.number(0), .number(1)]))
         #expect(milesial.architecture.version1?.norm.kind == .batch)
-        let norms = try milesial.architecture.network().tensorSpecs.filter { $0.key.hasSuffix("running_var") }.map(\.layer)
+        let norms = try milesial.architecture.network().tensorSpecs.filter { $0.key.hasSuffix("running_var") }.map(
+            \.layer)
         #expect(Set(milesial.normCounters.keys) == Set(norms))
         #expect(milesial.normCounters.values.allSatisfy { $0 >= 100 })
 

@@ -18,12 +18,16 @@ struct SchemaTwoProbeTests {
     struct Index: Decodable { let files: [Entry] }
 
     static let entries: [Entry] =
-        (try? JSONDecoder().decode(Index.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("schema2/index.json")))))?
+        (try? JSONDecoder().decode(
+            Index.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("schema2/index.json")))))?
         .files ?? []
 
     @Test("the index lists the library families") func index() {
         // A missing or unreadable index fails here instead of leaving the parameterised test empty.
-        #expect(Set(Self.entries.map(\.library)).isSuperset(of: ["monai", "dynamic-network-architectures", "segmentation-models-pytorch"]))
+        #expect(
+            Set(Self.entries.map(\.library)).isSuperset(of: [
+                "monai", "dynamic-network-architectures", "segmentation-models-pytorch",
+            ]))
         #expect(Self.entries.count >= 11)
     }
 

@@ -86,9 +86,11 @@ extension UNetArchitecture: CustomStringConvertible {
                 case .same: " same"
                 case .explicit(let pads): pads.allSatisfy { $0 == 0 } ? " valid" : " pad \(size(pads))"
                 }
-            return "conv \(size(conv.kernel))\(strided(conv.stride))\(padding)\(groups)\(conv.bias ? "" : " no bias") → \(conv.out)"
+            return
+                "conv \(size(conv.kernel))\(strided(conv.stride))\(padding)\(groups)\(conv.bias ? "" : " no bias") → \(conv.out)"
         case .convTranspose(let conv):
-            return "transposed conv \(size(conv.kernel))\(strided(conv.stride))\(conv.bias ? "" : " no bias") → \(conv.out)"
+            return
+                "transposed conv \(size(conv.kernel))\(strided(conv.stride))\(conv.bias ? "" : " no bias") → \(conv.out)"
         case .norm(let norm):
             let kind = norm.kind == .group ? "group norm (\(norm.groups ?? 0) groups" : "\(norm.kind.rawValue) norm ("
             return kind + (norm.kind == .group ? ", " : "") + "eps \(norm.eps)\(norm.affine ? "" : ", not affine"))"
@@ -106,11 +108,14 @@ extension UNetArchitecture: CustomStringConvertible {
             case .softmax: return "softmax"
             }
         case .dropout(let dropout): return "dropout \(dropout.rate)"
-        case .maxPool(let pool): return "max-pool \(size(pool.kernel))\(pool.kernel == pool.stride ? "" : strided(pool.stride))"
-        case .avgPool(let pool): return "avg-pool \(size(pool.kernel))\(pool.kernel == pool.stride ? "" : strided(pool.stride))"
+        case .maxPool(let pool):
+            return "max-pool \(size(pool.kernel))\(pool.kernel == pool.stride ? "" : strided(pool.stride))"
+        case .avgPool(let pool):
+            return "avg-pool \(size(pool.kernel))\(pool.kernel == pool.stride ? "" : strided(pool.stride))"
         case .interpolate(let interpolation):
             let mode =
-                interpolation.mode == .nearest ? "nearest" : "linear (align_corners=\(interpolation.alignCorners ?? false))"
+                interpolation.mode == .nearest
+                ? "nearest" : "linear (align_corners=\(interpolation.alignCorners ?? false))"
             return "\(mode) ×\(size(interpolation.scale))"
         case .residual(let unit):
             let shortcut = unit.shortcut.isEmpty ? "identity" : summary(of: unit.shortcut)

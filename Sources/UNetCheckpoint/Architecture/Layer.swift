@@ -223,9 +223,10 @@ public indirect enum Layer: Codable, Hashable, Sendable {
         /// Average pooling: whether padded positions count in the divisor (PyTorch's default: true).
         public var countIncludePad: Bool?
 
-        public init(kernel: [Int], stride: [Int]? = nil, padding: [Int]? = nil, ceilMode: Bool = false,
-            countIncludePad: Bool? = nil)
-        {
+        public init(
+            kernel: [Int], stride: [Int]? = nil, padding: [Int]? = nil, ceilMode: Bool = false,
+            countIncludePad: Bool? = nil
+        ) {
             self.kernel = kernel
             self.stride = stride ?? kernel
             self.padding = padding ?? kernel.map { _ in 0 }

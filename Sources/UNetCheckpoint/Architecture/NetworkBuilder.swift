@@ -16,8 +16,10 @@ struct NetworkBuilder {
         typealias Limits = UNetArchitecture.Limits
         require(a.spatialDims == 2 || a.spatialDims == 3, "spatial_dims = \(a.spatialDims): expected 2 or 3")
         requireChannels(a.inChannels, "in_channels")
-        require(Limits.stages.contains(a.encoder.count), "encoder has \(a.encoder.count) stages, expected \(Limits.stages)")
-        require(Limits.stages.contains(a.decoder.count), "decoder has \(a.decoder.count) stages, expected \(Limits.stages)")
+        require(
+            Limits.stages.contains(a.encoder.count), "encoder has \(a.encoder.count) stages, expected \(Limits.stages)")
+        require(
+            Limits.stages.contains(a.decoder.count), "decoder has \(a.decoder.count) stages, expected \(Limits.stages)")
         require(Limits.heads.contains(a.heads.count), "heads has \(a.heads.count) entries, expected \(Limits.heads)")
         require(a.heads.contains { $0.role == .output }, "heads: no head has the role output")
         guard problems.isEmpty else { throw ArchitectureError(problems: problems) }
@@ -30,7 +32,9 @@ struct NetworkBuilder {
         var encoderOutputs: [Int] = []
         for (index, stage) in a.encoder.enumerated() {
             let place = UNetNetwork.Place(section: .encoder, stage: index, role: .layer)
-            x = x.flatMap { layers(stage.layers, from: $0, prefix: stage.name, place: place, path: "encoder[\(index)].layers") }
+            x = x.flatMap {
+                layers(stage.layers, from: $0, prefix: stage.name, place: place, path: "encoder[\(index)].layers")
+            }
             guard let output = x else { break }
             encoderOutputs.append(output)
         }
@@ -51,7 +55,8 @@ struct NetworkBuilder {
                     continue
                 }
                 let place = UNetNetwork.Place(section: .head, stage: index, role: .layer)
-                if let output = layers(head.layers, from: decoderOutputs[head.from], prefix: head.name, place: place,
+                if let output = layers(
+                    head.layers, from: decoderOutputs[head.from], prefix: head.name, place: place,
                     path: "\(path).layers")
                 {
                     headOutputs.append(output)
@@ -101,8 +106,10 @@ struct NetworkBuilder {
                 x = add(.pad(.replicateEnd), [x, skip], channels: nodes[x].channels, place(.merge), "\(path).merge")
             }
             if let gate = stage.attention {
-                guard let attended = attention(gate, skip: skip, gating: x, stage: stage, place: place(.attention),
-                    path: "\(path).attention")
+                guard
+                    let attended = attention(
+                        gate, skip: skip, gating: x, stage: stage, place: place(.attention),
+                        path: "\(path).attention")
                 else { return nil }
                 skip = attended
             }
@@ -194,14 +201,17 @@ struct NetworkBuilder {
             }
             guard let key = key(name) else { return nil }
             var tensors: [TensorSpec] = []
-            let suffixes = (norm.affine ? ["weight", "bias"] : []) + (norm.kind == .batch ? ["running_mean", "running_var"] : [])
+            let suffixes =
+                (norm.affine ? ["weight", "bias"] : []) + (norm.kind == .batch ? ["running_mean", "running_var"] : [])
             for suffix in suffixes {
                 tensors.append(TensorSpec(key: "\(key).\(suffix)", shape: [input], layout: .channels))
             }
             return add(.norm(norm), [x], channels: input, place, path, key: key, tensors: tensors)
         case .activation(let activation):
             guard checkActivation(activation, channels: input, path: path) else { return nil }
-            guard activation.kind == .prelu else { return add(.activation(activation), [x], channels: input, place, path) }
+            guard activation.kind == .prelu else {
+                return add(.activation(activation), [x], channels: input, place, path)
+            }
             guard let name = activation.name, let key = key(name) else {
                 if activation.name == nil { problems.append("\(path).name is required for prelu") }
                 return nil
@@ -244,13 +254,18 @@ struct NetworkBuilder {
             guard problems.isEmpty, let key = key(se.name) else { return nil }
             let ones = [Int](repeating: 1, count: dims)
             func pointwise(_ name: String, _ out: Int) -> Layer {
-                .conv(Layer.Conv(name: name, out: out, kernel: ones, padding: .explicit(ones.map { _ in 0 }), bias: se.bias))
+                .conv(
+                    Layer.Conv(
+                        name: name, out: out, kernel: ones, padding: .explicit(ones.map { _ in 0 }), bias: se.bias))
             }
             let pooled = add(.globalAveragePool, [x], channels: input, place, path)
-            guard let gate = layers(
-                [pointwise("reduce", se.channels), .activation(se.activation), pointwise("expand", input),
-                    .activation(.init(.sigmoid))],
-                from: pooled, prefix: key, place: place, path: "\(path).gate")
+            guard
+                let gate = layers(
+                    [
+                        pointwise("reduce", se.channels), .activation(se.activation), pointwise("expand", input),
+                        .activation(.init(.sigmoid)),
+                    ],
+                    from: pooled, prefix: key, place: place, path: "\(path).gate")
             else { return nil }
             return add(.multiply, [x, gate], channels: input, place, path)
         case .spatialAttention(let attention):
@@ -271,8 +286,10 @@ struct NetworkBuilder {
                 problems.append("\(path).kernel must be odd (the map keeps its size)")
                 return nil
             }
-            guard let gate = layers(
-                [.conv(conv), .activation(.init(.sigmoid))], from: stacked, prefix: key, place: place, path: "\(path).gate")
+            guard
+                let gate = layers(
+                    [.conv(conv), .activation(.init(.sigmoid))], from: stacked, prefix: key, place: place,
+                    path: "\(path).gate")
             else { return nil }
             return add(.multiply, [x, gate], channels: input, place, path)
         }

@@ -96,7 +96,8 @@ extension UNetNetwork {
                 return side >= 1 ? side : nil
             }
         case .maxPool(let pool), .avgPool(let pool):
-            return poolSide(x, kernel: pool.kernel[axis], stride: pool.stride[axis], padding: pool.padding[axis],
+            return poolSide(
+                x, kernel: pool.kernel[axis], stride: pool.stride[axis], padding: pool.padding[axis],
                 ceilMode: pool.ceilMode)
         case .interpolate(let interpolation): return x * interpolation.scale[axis]
         case .norm, .activation, .dropout, .channelStatistic: return x

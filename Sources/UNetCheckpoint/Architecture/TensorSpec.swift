@@ -35,4 +35,3 @@ public struct TensorSpec: Hashable, Sendable {
         "/tensors/" + key.split(separator: ".", omittingEmptySubsequences: false).joined(separator: "/")
     }
 }
-

@@ -207,7 +207,8 @@ extension UNetArchitecture {
     public static func monaiBasicUNet(
         inChannels: Int = 1, outChannels: Int = 2, features: [Int] = [32, 32, 64, 128, 256, 32]
     ) -> UNetArchitecture {
-        UNetArchitecture(ArchitectureV1.monaiBasicUNet(inChannels: inChannels, outChannels: outChannels, features: features))
+        UNetArchitecture(
+            ArchitectureV1.monaiBasicUNet(inChannels: inChannels, outChannels: outChannels, features: features))
     }
 
     /// A zhixuhao-style Keras functional U-Net; see

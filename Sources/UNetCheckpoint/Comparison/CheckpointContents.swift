@@ -49,7 +49,8 @@ public struct CheckpointContents {
         var notes = notes
         if let architecture {
             do {
-                notes += Checkpoint.problems(of: tensors.mapValues(\.shape), specs: try architecture.network().tensorSpecs)
+                notes += Checkpoint.problems(
+                    of: tensors.mapValues(\.shape), specs: try architecture.network().tensorSpecs)
             } catch {
                 notes.append(error.description)
             }

@@ -405,7 +405,9 @@ public final class CheckpointFile {
             guard dataset.type.elementType == .float32 else { throw TensorProblem(message: "\(name) is not float32") }
             guard dataset.shape.count == rank, let count = dataset.elementCount, count <= 1 << 28 else {
                 throw TensorProblem(
-                    message: "\(name) has shape \(dataset.shape), expected \(rank) axes (N, C, space) of at most 2^28 values")
+                    message:
+                        "\(name) has shape \(dataset.shape), expected \(rank) axes (N, C, space) of at most 2^28 values"
+                )
             }
             do {
                 _ = try describeStorage(dataset, expectedBytes: count * 4)

@@ -13,20 +13,26 @@ enum ArchitectureMigration {
         func convStack(_ widths: [Int]) -> [Layer] {
             widths.indices.flatMap { index -> [Layer] in
                 var layers: [Layer] = [
-                    .conv(Layer.Conv(name: "conv\(index)", out: widths[index], kernel: [k, k], padding: padding,
-                        bias: v1.conv.bias))
+                    .conv(
+                        Layer.Conv(
+                            name: "conv\(index)", out: widths[index], kernel: [k, k], padding: padding,
+                            bias: v1.conv.bias))
                 ]
                 switch v1.norm.kind {
                 case .none: break
                 case .batch:
                     layers.append(
-                        .norm(Layer.Norm(name: "norm\(index)", kind: .batch, eps: v1.norm.eps ?? 1e-5,
-                            momentum: v1.norm.momentum)))
+                        .norm(
+                            Layer.Norm(
+                                name: "norm\(index)", kind: .batch, eps: v1.norm.eps ?? 1e-5,
+                                momentum: v1.norm.momentum)))
                 case .instance:
                     let affine = v1.norm.hasAffineParameters
                     layers.append(
-                        .norm(Layer.Norm(name: affine ? "norm\(index)" : nil, kind: .instance,
-                            eps: v1.norm.eps ?? 1e-5, affine: affine, momentum: v1.norm.momentum)))
+                        .norm(
+                            Layer.Norm(
+                                name: affine ? "norm\(index)" : nil, kind: .instance,
+                                eps: v1.norm.eps ?? 1e-5, affine: affine, momentum: v1.norm.momentum)))
                 }
                 return layers + [.activation(activation)]
             }
@@ -48,16 +54,22 @@ enum ArchitectureMigration {
             case .transposedConv:
                 let uk = up.kernel ?? 2
                 upLayers.append(
-                    .convTranspose(Layer.ConvTranspose(name: "up", out: entry.upChannels, kernel: [uk, uk],
-                        stride: [uk, uk], bias: up.bias)))
+                    .convTranspose(
+                        Layer.ConvTranspose(
+                            name: "up", out: entry.upChannels, kernel: [uk, uk],
+                            stride: [uk, uk], bias: up.bias)))
             case .bilinear, .nearest:
                 upLayers.append(
-                    .interpolate(Layer.Interpolate(mode: up.kind == .bilinear ? .linear : .nearest, scale: [2, 2],
-                        alignCorners: up.kind == .bilinear ? (up.alignCorners ?? false) : nil)))
+                    .interpolate(
+                        Layer.Interpolate(
+                            mode: up.kind == .bilinear ? .linear : .nearest, scale: [2, 2],
+                            alignCorners: up.kind == .bilinear ? (up.alignCorners ?? false) : nil)))
                 if let ck = up.convKernel {
                     upLayers.append(
-                        .conv(Layer.Conv(name: "up", out: entry.upChannels, kernel: [ck, ck], padding: .same,
-                            bias: up.bias)))
+                        .conv(
+                            Layer.Conv(
+                                name: "up", out: entry.upChannels, kernel: [ck, ck], padding: .same,
+                                bias: up.bias)))
                 }
             }
             if up.hasConvolution && up.activation == true { upLayers.append(.activation(activation)) }
@@ -77,13 +89,17 @@ enum ArchitectureMigration {
         for (index, extra) in v1.head.convs.enumerated() {
             let p = extra.kernel / 2
             head.append(
-                .conv(Layer.Conv(name: "conv\(index)", out: extra.channels, kernel: [extra.kernel, extra.kernel],
-                    padding: .explicit([p, p]), bias: v1.head.bias)))
+                .conv(
+                    Layer.Conv(
+                        name: "conv\(index)", out: extra.channels, kernel: [extra.kernel, extra.kernel],
+                        padding: .explicit([p, p]), bias: v1.head.bias)))
             if extra.activation { head.append(.activation(activation)) }
         }
         head.append(
-            .conv(Layer.Conv(name: "out", out: v1.outChannels, kernel: [1, 1], padding: .explicit([0, 0]),
-                bias: v1.head.bias)))
+            .conv(
+                Layer.Conv(
+                    name: "out", out: v1.outChannels, kernel: [1, 1], padding: .explicit([0, 0]),
+                    bias: v1.head.bias)))
         switch v1.finalActivation {
         case .none: break
         case .sigmoid: head.append(.activation(Layer.Activation(.sigmoid)))

@@ -327,11 +327,16 @@ struct NetworkBuilder {
         return true
     }
 
+    /// A sliding window's kernel and stride, one per axis within their limits.
+    private mutating func checkWindow(kernel: [Int], stride: [Int], path: String) -> Bool {
+        let kernelOK = checkAxes(kernel, "\(path).kernel", UNetArchitecture.Limits.kernel)
+        return checkAxes(stride, "\(path).stride", UNetArchitecture.Limits.stride) && kernelOK
+    }
+
     private mutating func checkConv(_ conv: Layer.Conv, input: Int, path: String) -> Bool {
         typealias Limits = UNetArchitecture.Limits
         requireChannels(conv.out, "\(path).out")
-        var ok = checkAxes(conv.kernel, "\(path).kernel", Limits.kernel)
-        ok = checkAxes(conv.stride, "\(path).stride", Limits.stride) && ok
+        var ok = checkWindow(kernel: conv.kernel, stride: conv.stride, path: path)
         ok = checkAxes(conv.dilation, "\(path).dilation", Limits.stride) && ok
         if case .explicit(let padding) = conv.padding {
             ok = checkAxes(padding, "\(path).padding", Limits.padding) && ok
@@ -342,8 +347,7 @@ struct NetworkBuilder {
     private mutating func checkConvTranspose(_ conv: Layer.ConvTranspose, input: Int, path: String) -> Bool {
         typealias Limits = UNetArchitecture.Limits
         requireChannels(conv.out, "\(path).out")
-        var ok = checkAxes(conv.kernel, "\(path).kernel", Limits.kernel)
-        ok = checkAxes(conv.stride, "\(path).stride", Limits.stride) && ok
+        var ok = checkWindow(kernel: conv.kernel, stride: conv.stride, path: path)
         ok = checkAxes(conv.outputPadding, "\(path).output_padding", Limits.padding) && ok
         switch conv.padding {
         case .explicit(let padding): ok = checkAxes(padding, "\(path).padding", Limits.padding) && ok
@@ -372,10 +376,7 @@ struct NetworkBuilder {
             }
             return checkGroups(groups, [channels], path)
         }
-        if norm.kind == .batch && !norm.affine {
-            // PyTorch's BatchNorm(affine=False) keeps running statistics only: allowed.
-            return true
-        }
+        // PyTorch's BatchNorm(affine=False) keeps running statistics only: allowed.
         return true
     }
 
@@ -409,8 +410,7 @@ struct NetworkBuilder {
 
     private mutating func checkPool(_ pool: Layer.Pool, path: String) -> Bool {
         typealias Limits = UNetArchitecture.Limits
-        var ok = checkAxes(pool.kernel, "\(path).kernel", Limits.kernel)
-        ok = checkAxes(pool.stride, "\(path).stride", Limits.stride) && ok
+        var ok = checkWindow(kernel: pool.kernel, stride: pool.stride, path: path)
         ok = checkAxes(pool.padding, "\(path).padding", Limits.padding) && ok
         if ok && zip(pool.padding, pool.kernel).contains(where: { 2 * $0 > $1 }) {
             problems.append("\(path).padding must be at most half the kernel (PyTorch's rule)")

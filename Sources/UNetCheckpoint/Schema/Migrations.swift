@@ -67,13 +67,12 @@ enum SchemaMigrations {
                     + "not \(version)")
         }
         guard version.major == 1 else { return [] }
-        guard let version1 = checkpoint.architecture.version1 else {
+        guard checkpoint.architecture.version1 != nil else {
             throw CheckpointError(
                 .unsupportedVersion, file: nil,
                 "this network cannot be written as schema 1.0: it uses what only 2.0 describes "
                     + "(\(checkpoint.architecture.featuresBeyondVersion1.joined(separator: ", ")))")
         }
-        _ = version1
         return []
     }
 }

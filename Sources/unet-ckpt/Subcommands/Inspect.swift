@@ -105,7 +105,7 @@ struct SummaryText {
         var lines = ["Architecture"] + summary.architecture.descriptionLines.map { "  " + $0 }
         let sizes = summary.sizes
         let names = sizes.minimumInput.count == 3 ? ["depth", "height", "width"] : ["height", "width"]
-        var axes: [String] = []
+        var axes: [(name: String, rule: String)] = []
         for (axis, name) in names.enumerated() {
             guard let minimum = sizes.minimumInput[axis] else { continue }
             var text: String
@@ -117,14 +117,13 @@ struct SummaryText {
             if let input = sizes.exampleInput[axis], let output = sizes.exampleOutput[axis] {
                 text += "; \(input) → \(output)"
             }
-            axes.append("\(name) \(text)")
+            axes.append((name, text))
         }
         // Axes with the same rule are told once.
-        let rules = axes.map { $0.split(separator: " ", maxSplits: 1)[1] }
-        if Set(rules).count == 1, let rule = rules.first {
+        if Set(axes.map(\.rule)).count == 1, let rule = axes.first?.rule {
             lines.append("  input sides: \(rule)")
         } else if !axes.isEmpty {
-            lines.append("  input sides: " + axes.joined(separator: "; "))
+            lines.append("  input sides: " + axes.map { "\($0.name) \($0.rule)" }.joined(separator: "; "))
         }
         return lines.joined(separator: "\n")
     }

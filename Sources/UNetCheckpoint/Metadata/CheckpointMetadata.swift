@@ -81,15 +81,34 @@ public struct CheckpointMetadata: Codable, Hashable, Sendable {
         public var fileName: String?
         /// Hex SHA-256 of the whole source file.
         public var sha256: String?
-        public init(format: String? = nil, layout: String? = nil, fileName: String? = nil, sha256: String? = nil) {
+        /// The library that built the network (`monai`, `dynamic-network-architectures`, …).
+        public var library: String?
+        /// The library's version, when the file says it.
+        public var version: String?
+        /// The library's class (`monai.networks.nets.UNet`).
+        public var className: String?
+        /// The class's constructor arguments that build this network (docs/layouts.md).
+        public var arguments: JSONValue?
+        /// What the reading took to be so although neither the weights nor the file showed it.
+        public var assumptions: [String]?
+        /// The training container the weights were taken from and which copy (`raw`, `ema`).
+        public var container: String?
+        public init(
+            format: String? = nil, layout: String? = nil, fileName: String? = nil, sha256: String? = nil,
+            library: String? = nil, className: String? = nil, arguments: JSONValue? = nil
+        ) {
             self.format = format
             self.layout = layout
             self.fileName = fileName
             self.sha256 = sha256
+            self.library = library
+            self.className = className
+            self.arguments = arguments
         }
         enum CodingKeys: String, CodingKey {
-            case format, layout, sha256
+            case format, layout, sha256, library, version, arguments, assumptions, container
             case fileName = "file_name"
+            case className = "class"
         }
     }
 

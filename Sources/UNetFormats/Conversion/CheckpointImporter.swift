@@ -30,6 +30,7 @@ public enum CheckpointImporter {
         _ path: String, format: CheckpointFormat? = nil, mapping: MappingFile? = nil, mapFile: Bool = false,
         digestLater: Bool = false
     ) throws -> ImportedCheckpoint {
+        let (path, entries) = try ModelFolder.resolve(path)
         let format = try format ?? CheckpointFormat.detect(path)
         // A foreign file's provenance digest is computed while its tensors are read, from the
         // same mapping when there is one (a second mapping would count its pages twice in RSS).
@@ -41,11 +42,12 @@ public enum CheckpointImporter {
                 checkpoint: checkpoint, format: format, layout: CanonicalLayout.name, notes: [])
         }
         var notes = source.skipped.map { "skipped \($0)" }
-        let plan = try KeyPlan.make(for: &source, mapping: mapping, file: path, notes: &notes)
+        let plan = try KeyPlan.make(for: &source, mapping: mapping, file: path, notes: &notes, entries: entries)
         var checkpoint = try plan.checkpoint(from: source, file: path)
         checkpoint.metadata = try metadata(
             from: source, format: format, layout: plan.layout, path: path, base: checkpoint.metadata,
             digest: digestLater ? nil : { () throws(FormatError) in try digest.value() })
+        plan.library?.describe(in: &checkpoint.metadata, layout: plan.layout)
         // Provenance recorded here without its digest gets it once the digest is computed.
         let pending =
             digestLater && checkpoint.metadata.source?.sha256 == nil
@@ -66,12 +68,14 @@ public enum CheckpointImporter {
     public static func readContents(_ path: String, format: CheckpointFormat? = nil, mapping: MappingFile? = nil)
         throws -> (contents: CheckpointContents, format: CheckpointFormat, layout: String)
     {
+        let (path, entries) = try ModelFolder.resolve(path)
         let format = try format ?? CheckpointFormat.detect(path)
         guard var source = try foreignTensors(path, format: format) else {
             return (CheckpointContents(try CheckpointFile(path: path)), format, CanonicalLayout.name)
         }
         var notes = source.skipped.map { "skipped \($0)" }
-        let plan = try KeyPlan.make(for: &source, mapping: mapping, file: path, notes: &notes, lenient: true)
+        let plan = try KeyPlan.make(
+            for: &source, mapping: mapping, file: path, notes: &notes, entries: entries, lenient: true)
         notes += plan.unmapped.map { "\($0) is not part of the \(plan.layout) layout (compared under its own key)" }
         var tensors = plan.canonicalTensors(from: source)
         for key in plan.unmapped { tensors[key] = tensors[key] ?? source.tensor(key) }

@@ -18,12 +18,16 @@ struct KeyPlan {
     let architecture: UNetArchitecture?
     /// Source tensor keys the layout does not map (only a lenient plan keeps them instead of failing).
     let unmapped: [String]
+    /// What a library layout read: the library, its arguments, assumptions and metadata.
+    var library: LayoutReading? = nil
 
     /// - Parameter lenient: recognise the layout from most keys rather than its marker keys,
     ///   and list the keys it does not map instead of refusing them.
+    /// - Parameter entries: the container's other entries and the JSON files beside the weights
+    ///   (``ModelFolder``), for the library layouts.
     static func make(
         for source: inout SourceTensors, mapping: MappingFile?, file: String, notes: inout [String],
-        lenient: Bool = false
+        entries: [String: JSONValue] = [:], lenient: Bool = false
     ) throws(FormatError) -> KeyPlan {
         let prefix = "module."
         if !source.tensors.isEmpty, source.tensors.allSatisfy({ $0.key.hasPrefix(prefix) }) {
@@ -46,11 +50,13 @@ struct KeyPlan {
                 }
         }
 
+        let input = layoutInput(source, entries: entries, file: file)
         let name: String
         let rename: (String) -> String?
         var known: [String: JSONValue]
         var kerasKernels = false
         var ignored: (String) -> Bool = { _ in false }
+        var library: LayoutReading?
         if let mapping {
             name = mapping.layout
             rename = mapping.canonicalKey(for:)
@@ -63,6 +69,18 @@ struct KeyPlan {
             known = keras.known
             notes += keras.assumptions.map { "assumption: \($0)" }
             kerasKernels = true
+        } else if let layout = libraryLayouts.first(where: { $0.recognizes(input) }) {
+            var reading = try layout.reading(try layout.arguments(input), file: file)
+            reading.metadata = layout.metadata(input)
+            let canonicalByKey = Dictionary(reading.keys, uniquingKeysWith: { first, _ in first })
+            let skipped = try checkedCopies(reading, in: source, file: file, notes: &notes)
+            name = layout.name
+            rename = { canonicalByKey[$0] }
+            ignored = skipped.contains
+            known = [:]
+            stored = reading.architecture
+            library = reading
+            notes += reading.assumptions.map { "assumption: \($0)" }
         } else if let layout = knownLayouts.first(where: { $0.recognizes(keySet) })
             ?? (lenient ? bestLayout(for: keySet) : nil)
         {
@@ -107,14 +125,50 @@ struct KeyPlan {
                 target.hasSuffix(".running_mean")
             {
                 counters[key] = String(target.dropLast(".running_mean".count))
-            } else if !ignored(key) {
+            } else if !ignored(key), !ignored(String(key.dropLast(suffix.count)) + ".running_mean") {
                 notes.append("skipped the integer entry \(key)")
             }
         }
         if stored != nil { known = [:] }
         return KeyPlan(
             layout: name, canonical: canonical, counters: counters, known: known, kerasKernels: kerasKernels,
-            architecture: stored, unmapped: unmapped)
+            architecture: stored, unmapped: unmapped, library: library)
+    }
+
+    private static func layoutInput(_ source: SourceTensors, entries: [String: JSONValue], file: String) -> LayoutInput {
+        LayoutInput(
+            keys: source.tensors.map(\.key),
+            shapes: Dictionary(source.tensors.map { ($0.key, $0.tensor.shape) }, uniquingKeysWith: { first, _ in first }),
+            entries: entries.merging(source.extras) { folder, _ in folder }, file: file)
+    }
+
+    /// The keys a library layout reads past: second copies of a tensor, which must equal the
+    /// first (a file where they differ would compute something else depending on which is read),
+    /// and tensors the library's forward never reads.
+    private static func checkedCopies(
+        _ reading: LayoutReading, in source: SourceTensors, file: String, notes: inout [String]
+    ) throws(FormatError) -> Set<String> {
+        let tensors = Dictionary(source.tensors.map { ($0.key, $0.tensor) }, uniquingKeysWith: { first, _ in first })
+        var skipped = Set<String>()
+        var copies = 0
+        for (alias, original) in reading.aliases {
+            guard let copy = tensors[alias] else { continue }
+            guard let first = tensors[original], copy == first else {
+                throw FormatError(
+                    .unsupported, file: file,
+                    "\(alias) should be a second copy of \(original), but the two tensors differ; which one the "
+                        + "library would use depends on how it is loaded, so the file is not read")
+            }
+            skipped.insert(alias)
+            copies += 1
+        }
+        if copies > 0 { notes.append("read past \(copies) second copies of tensors the library stores twice") }
+        let unused = reading.unused.filter { tensors[$0] != nil }
+        if !unused.isEmpty {
+            skipped.formUnion(unused)
+            notes.append("left out \(unused.count) tensors the library holds but its forward never reads")
+        }
+        return skipped
     }
 
     /// The known layout that maps the most keys, for a file whose marker keys may be missing.

@@ -1,0 +1,160 @@
+import UNetCheckpoint
+
+/// A library's own key layout read into a schema 2.0 network (docs/layouts.md).
+///
+/// A layout works out the library's constructor arguments from the tensor keys and shapes and
+/// from what the file carries (nnU-Net's plans, smp's `config.json`, Lightning's hyper-parameters),
+/// then builds from those arguments the network the library builds, with the library key of every
+/// tensor. The arguments are recorded in the metadata, so that an export rebuilds the same keys.
+protocol LibraryLayout: Sendable {
+    /// The name recorded in `metadata.source.layout` and accepted by `--layout`.
+    static var name: String { get }
+    /// The library and class, as recorded in `metadata.source` (`monai`, `monai.networks.nets.UNet`).
+    static var library: String { get }
+    /// Whether the keys are this library's (its marker keys are there); a layout that recognises
+    /// a file and then cannot read it says why instead of letting another layout guess.
+    static func recognizes(_ input: LayoutInput) -> Bool
+    /// The library's arguments for this file, read off the tensors and the file's other entries.
+    static func arguments(_ input: LayoutInput) throws(FormatError) -> JSONValue
+    /// The network the library builds from `arguments`, with its keys.
+    static func reading(_ arguments: JSONValue, file: String?) throws(FormatError) -> LayoutReading
+    /// What the file says of the data besides the network (classes, the library's settings).
+    static func metadata(_ input: LayoutInput) -> CheckpointMetadata
+}
+
+extension LibraryLayout {
+    static func metadata(_ input: LayoutInput) -> CheckpointMetadata { CheckpointMetadata() }
+}
+
+/// The library layouts, in the order they are tried (after unet-ckpt's own keys).
+let libraryLayouts: [any LibraryLayout.Type] = [NNUNetLayout.self]
+
+/// What a layout reads: the tensor keys and shapes of the file, and what else it holds.
+struct LayoutInput {
+    /// Float tensor keys in file order, after the container's prefixes were removed.
+    let keys: [String]
+    /// Shape by key.
+    let shapes: [String: [Int]]
+    /// The container's other entries and the JSON files beside it (`plans.json`, `config.json`),
+    /// by name.
+    let entries: [String: JSONValue]
+    let file: String
+
+    init(keys: [String], shapes: [String: [Int]], entries: [String: JSONValue] = [:], file: String) {
+        self.keys = keys
+        self.shapes = shapes
+        self.entries = entries
+        self.file = file
+    }
+
+    /// An error naming the file and the layout.
+    func unsupported(_ layout: any LibraryLayout.Type, _ message: String) -> FormatError {
+        FormatError(.unsupported, file: file, "\(layout.name): \(message)")
+    }
+}
+
+/// A network built by a library layout, with the library key of each of its tensors.
+struct LayoutReading: Sendable {
+    /// The library and its class (`metadata.source.library`, `.class`).
+    var library: String
+    var className: String
+    var architecture: UNetArchitecture
+    /// Library key → canonical key, in the library's state-dict order.
+    var keys: [(source: String, canonical: String)]
+    /// Keys under which the library stores a tensor a second time (nnU-Net's `all_modules`,
+    /// `decoder.encoder`): alias → the library key of the first copy.
+    var aliases: [(alias: String, of: String)] = []
+    /// Library keys the module holds but its forward never reads (smp's unused ResNet stages).
+    var unused: [String] = []
+    /// The library's constructor arguments, recorded in `metadata.source.arguments`.
+    var arguments: JSONValue
+    /// What the layout takes to be so although neither the weights nor the file show it.
+    var assumptions: [String] = []
+    /// What the file says of the data besides the network (classes, input normalisation).
+    var metadata = CheckpointMetadata()
+
+    /// Records the library, its arguments and what was assumed in `metadata.source`, and the
+    /// file's own metadata where the checkpoint has none.
+    func describe(in target: inout CheckpointMetadata, layout: String) {
+        var source = target.source ?? CheckpointMetadata.Source(format: nil, layout: layout)
+        source.library = library
+        source.className = className
+        source.arguments = arguments
+        source.assumptions = assumptions.isEmpty ? nil : assumptions
+        target.source = source
+        target.classes = target.classes ?? metadata.classes
+        target.input = target.input ?? metadata.input
+        for (key, value) in metadata.additionalFields where target.additionalFields[key] == nil {
+            target.additionalFields[key] = value
+        }
+    }
+}
+
+/// Builds layers the way unet-ckpt names them (`conv0`, `norm1`, `res0` per stage, counted per
+/// kind), recording the library key of every tensor they hold.
+struct KeyedLayers {
+    let dims: Int
+    private(set) var keys: [(source: String, canonical: String)] = []
+    private var counters: [String: Int] = [:]
+
+    init(dims: Int) { self.dims = dims }
+
+    /// The next name of `kind` in the stage or block `prefix`: `conv0`, `conv1`, …
+    mutating func name(_ kind: String, in prefix: String) -> String {
+        let counter = "\(prefix)|\(kind)"
+        defer { counters[counter, default: 0] += 1 }
+        return "\(kind)\(counters[counter, default: 0])"
+    }
+
+    /// Records that the tensors `parameters` of the library module `source` are those of `layer` in `prefix`.
+    mutating func bind(_ source: String, to layer: String, in prefix: String, _ parameters: [String]) {
+        for parameter in parameters {
+            keys.append(("\(source).\(parameter)", "\(prefix).\(layer).\(parameter)"))
+        }
+    }
+
+    /// The same value on every axis.
+    func axes(_ value: Int) -> [Int] { Array(repeating: value, count: dims) }
+
+    mutating func conv(
+        _ source: String, in prefix: String, out: Int, kernel: [Int], stride: [Int]? = nil, padding: [Int],
+        bias: Bool
+    ) -> Layer {
+        let name = name("conv", in: prefix)
+        bind(source, to: name, in: prefix, bias ? ["weight", "bias"] : ["weight"])
+        return .conv(.init(name: name, out: out, kernel: kernel, stride: stride, padding: .explicit(padding), bias: bias))
+    }
+
+    mutating func convTranspose(
+        _ source: String, in prefix: String, out: Int, kernel: [Int], stride: [Int], padding: [Int]? = nil,
+        outputPadding: [Int]? = nil, bias: Bool
+    ) -> Layer {
+        let name = name("conv", in: prefix)
+        bind(source, to: name, in: prefix, bias ? ["weight", "bias"] : ["weight"])
+        return .convTranspose(
+            .init(
+                name: name, out: out, kernel: kernel, stride: stride, padding: padding.map { .explicit($0) },
+                outputPadding: outputPadding, bias: bias))
+    }
+
+    /// A norm; its tensors are the affine scale and shift, and for batch norm the running statistics.
+    mutating func norm(
+        _ source: String, in prefix: String, kind: Layer.Norm.Kind, eps: Double, affine: Bool, groups: Int? = nil,
+        momentum: Double? = nil
+    ) -> Layer {
+        let parameters = (affine ? ["weight", "bias"] : []) + (kind == .batch ? ["running_mean", "running_var"] : [])
+        var name: String?
+        if !parameters.isEmpty {
+            name = self.name("norm", in: prefix)
+            bind(source, to: name!, in: prefix, parameters)
+        }
+        return .norm(.init(name: name, kind: kind, eps: eps, affine: affine, groups: groups, momentum: momentum))
+    }
+
+    /// A PReLU with its slope tensor.
+    mutating func prelu(_ source: String, in prefix: String, parameters: Int) -> Layer {
+        let name = name("act", in: prefix)
+        bind(source, to: name, in: prefix, ["weight"])
+        return .activation(.init(.prelu, name: name, parameters: parameters))
+    }
+}

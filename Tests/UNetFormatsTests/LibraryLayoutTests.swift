@@ -1,0 +1,89 @@
+import Foundation
+import TestSupport
+import Testing
+import UNetCheckpoint
+
+@testable import UNetFormats
+
+/// The files the libraries write (fixtures/generate_libraries.py: state dicts, nnU-Net results
+/// folders, smp save_pretrained folders) read with nothing typed: the layout, the library's
+/// arguments and the whole network are found, and the network and tensors equal those of the
+/// schema 2.0 checkpoint of the same module (fixtures/schema2), whose probe is the library's own
+/// output (SchemaTwoProbeTests runs it).
+@Suite("Library layouts")
+struct LibraryLayoutTests {
+    struct Index: Decodable {
+        struct Entry: Decodable, CustomTestStringConvertible, Sendable {
+            let file: String
+            let kind: String
+            let sameAs: String
+            let library: String
+            let className: String
+            var testDescription: String { file }
+            enum CodingKeys: String, CodingKey {
+                case file, kind, library
+                case sameAs = "same_as", className = "class"
+            }
+        }
+        let files: [Entry]
+    }
+
+    /// The layout each library's files are read in.
+    static let layouts = ["dynamic-network-architectures": "nnunet"]
+
+    static let indexPath = Fixtures.path("libraries/index.json")
+    static let index: [Index.Entry] =
+        (try? JSONDecoder().decode(Index.self, from: Data(contentsOf: URL(fileURLWithPath: indexPath))))?.files ?? []
+    static let readable = index.filter { layouts[$0.library] != nil }
+
+    @Test("the index lists every library's files")
+    func indexIsPresent() throws {
+        let index = try JSONDecoder().decode(Index.self, from: Data(contentsOf: URL(fileURLWithPath: Self.indexPath)))
+        #expect(index.files.count >= 12)
+        #expect(Self.readable.count >= 4)
+    }
+
+    @Test("the network and tensors are the library module's", arguments: readable)
+    func sameNetwork(_ entry: Index.Entry) throws {
+        let imported = try CheckpointImporter.read(Fixtures.path("libraries/\(entry.file)"))
+        let expected = try CheckpointFile(path: Fixtures.path(entry.sameAs)).read()
+        #expect(imported.layout == Self.layouts[entry.library])
+        var architecture = imported.checkpoint.architecture
+        architecture.name = expected.architecture.name
+        #expect(architecture == expected.architecture, "\(architecture.differences(from: expected.architecture))")
+        #expect(imported.checkpoint.tensors.count == expected.tensors.count)
+        for (key, tensor) in expected.tensors {
+            #expect(imported.checkpoint.tensors[key]?.floatValues() == tensor.floatValues(), "\(key)")
+        }
+        let source = try #require(imported.checkpoint.metadata.source)
+        #expect(source.library == entry.library)
+        #expect(source.className == entry.className)
+        #expect(source.arguments != nil)
+    }
+
+    @Test("a bare nnU-Net state dict says what it assumed; its plans say it instead")
+    func nnunetAssumptions() throws {
+        let bare = try CheckpointImporter.read(Fixtures.path("libraries/nnunet-plainconv-2d.pth"))
+        #expect(bare.notes.contains { $0.hasPrefix("assumption:") && $0.contains("LeakyReLU slope 0.01") })
+        #expect(bare.checkpoint.metadata.source?.assumptions?.count == NNUNetLayout.bareAssumptions.count)
+        #expect(bare.notes.contains { $0.contains("second copies") })
+    }
+
+    @Test("two copies of a tensor that differ are refused, naming both")
+    func differingCopies() throws {
+        var source = try PyTorchReader.read(Fixtures.path("libraries/nnunet-plainconv-2d.pth"))
+        let index = try #require(source.tensors.firstIndex { $0.key == "decoder.encoder.stages.1.0.convs.0.conv.weight" })
+        let original = source.tensors[index].tensor
+        var values = original.floatValues()
+        values[0] += 1
+        source.tensors[index].tensor = Tensor(shape: original.shape, values: values)
+        var notes: [String] = []
+        #expect {
+            _ = try KeyPlan.make(for: &source, mapping: nil, file: "x.pth", notes: &notes)
+        } throws: { error in
+            let message = (error as? FormatError)?.message ?? ""
+            return message.contains("decoder.encoder.stages.1.0.convs.0.conv.weight")
+                && message.contains("encoder.stages.1.0.convs.0.conv.weight") && message.contains("differ")
+        }
+    }
+}

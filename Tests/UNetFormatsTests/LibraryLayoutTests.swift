@@ -72,7 +72,8 @@ struct LibraryLayoutTests {
     @Test("two copies of a tensor that differ are refused, naming both")
     func differingCopies() throws {
         var source = try PyTorchReader.read(Fixtures.path("libraries/nnunet-plainconv-2d.pth"))
-        let index = try #require(source.tensors.firstIndex { $0.key == "decoder.encoder.stages.1.0.convs.0.conv.weight" })
+        let index = try #require(
+            source.tensors.firstIndex { $0.key == "decoder.encoder.stages.1.0.convs.0.conv.weight" })
         let original = source.tensors[index].tensor
         var values = original.floatValues()
         values[0] += 1

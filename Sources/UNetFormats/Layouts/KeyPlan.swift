@@ -135,10 +135,12 @@ struct KeyPlan {
             architecture: stored, unmapped: unmapped, library: library)
     }
 
-    private static func layoutInput(_ source: SourceTensors, entries: [String: JSONValue], file: String) -> LayoutInput {
+    private static func layoutInput(_ source: SourceTensors, entries: [String: JSONValue], file: String) -> LayoutInput
+    {
         LayoutInput(
             keys: source.tensors.map(\.key),
-            shapes: Dictionary(source.tensors.map { ($0.key, $0.tensor.shape) }, uniquingKeysWith: { first, _ in first }),
+            shapes: Dictionary(
+                source.tensors.map { ($0.key, $0.tensor.shape) }, uniquingKeysWith: { first, _ in first }),
             entries: entries.merging(source.extras) { folder, _ in folder }, file: file)
     }
 

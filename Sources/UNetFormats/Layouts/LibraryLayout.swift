@@ -122,7 +122,8 @@ struct KeyedLayers {
     ) -> Layer {
         let name = name("conv", in: prefix)
         bind(source, to: name, in: prefix, bias ? ["weight", "bias"] : ["weight"])
-        return .conv(.init(name: name, out: out, kernel: kernel, stride: stride, padding: .explicit(padding), bias: bias))
+        return .conv(
+            .init(name: name, out: out, kernel: kernel, stride: stride, padding: .explicit(padding), bias: bias))
     }
 
     mutating func convTranspose(

@@ -91,7 +91,8 @@ enum NNUNetLayout: LibraryLayout {
         var strides = [Array(repeating: 1, count: dims)]
         for stage in 1..<stages {
             guard let up = shapes["decoder.transpconvs.\(stages - 1 - stage).weight"] else {
-                throw input.unsupported(self, "no decoder.transpconvs.\(stages - 1 - stage) to tell stage \(stage)'s stride")
+                throw input.unsupported(
+                    self, "no decoder.transpconvs.\(stages - 1 - stage) to tell stage \(stage)'s stride")
             }
             strides.append(Array(up.dropFirst(2)))
         }
@@ -207,7 +208,8 @@ private struct NNUNetBuilder {
         case "PlainConvUNet": residual = false
         case "ResidualEncoderUNet", "ResEncUNet": residual = true
         default:
-            throw fail("the network class \(className) is not one unet-ckpt builds (PlainConvUNet, ResidualEncoderUNet)")
+            throw fail(
+                "the network class \(className) is not one unet-ckpt builds (PlainConvUNet, ResidualEncoderUNet)")
         }
         self.kwargs = kwargs
         guard let stages = kwargs["n_stages"]?.integerValue, stages >= 2, stages <= 12 else {
@@ -282,7 +284,8 @@ private struct NNUNetBuilder {
             case "ReLU": activation = .activation(.init(.relu))
             case "ELU": activation = .activation(.init(.elu, alpha: nonlinArguments["alpha"]?.doubleValue ?? 1))
             case "GELU":
-                activation = .activation(.init(.gelu, approximate: nonlinArguments["approximate"]?.stringValue ?? "none"))
+                activation = .activation(
+                    .init(.gelu, approximate: nonlinArguments["approximate"]?.stringValue ?? "none"))
             default: throw fail("the non-linearity \(nonlin) is not one unet-ckpt builds (LeakyReLU, ReLU, ELU, GELU)")
             }
         } else {
@@ -336,7 +339,8 @@ private struct NNUNetBuilder {
         var tail: [(String, Layer)] = []
         if let norm {
             tail.append(
-                ("norm", layers.norm("\(source).norm", in: prefix, kind: norm.kind, eps: norm.eps, affine: norm.affine)))
+                ("norm", layers.norm("\(source).norm", in: prefix, kind: norm.kind, eps: norm.eps, affine: norm.affine))
+            )
         }
         if let activation { tail.append(("nonlin", activation)) }
         if nonlinFirst && tail.count == 2 { tail.reverse() }
@@ -348,7 +352,8 @@ private struct NNUNetBuilder {
             case "conv": parameters = hasBias ? ["weight", "bias"] : ["weight"]
             case "norm":
                 parameters =
-                    (norm!.affine ? ["weight", "bias"] : []) + (norm!.kind == .batch ? ["running_mean", "running_var"] : [])
+                    (norm!.affine ? ["weight", "bias"] : [])
+                    + (norm!.kind == .batch ? ["running_mean", "running_var"] : [])
             default: parameters = []
             }
             for parameter in parameters {
@@ -441,7 +446,8 @@ private struct NNUNetBuilder {
         for s in [last] + Array(stride(from: last - 1, through: 0, by: -1)) {
             let prefix = s == last ? "head" : "deep_supervision.\(s)"
             let conv = layers.conv(
-                "decoder.seg_layers.\(s)", in: prefix, out: classes, kernel: ones, padding: Array(repeating: 0, count: dims),
+                "decoder.seg_layers.\(s)", in: prefix, out: classes, kernel: ones,
+                padding: Array(repeating: 0, count: dims),
                 bias: true)
             heads.append(.init(name: prefix, from: s, role: s == last ? .output : .deepSupervision, layers: [conv]))
         }

@@ -16,7 +16,8 @@ struct LibraryLayoutTests {
         struct Entry: Decodable, CustomTestStringConvertible, Sendable {
             let file: String
             let kind: String
-            let sameAs: String
+            /// The schema 2.0 checkpoint of the same network and weights (none for files no layout knows).
+            let sameAs: String?
             let library: String
             let className: String
             var testDescription: String { file }
@@ -34,7 +35,7 @@ struct LibraryLayoutTests {
     static let indexPath = Fixtures.path("libraries/index.json")
     static let index: [Index.Entry] =
         (try? JSONDecoder().decode(Index.self, from: Data(contentsOf: URL(fileURLWithPath: indexPath))))?.files ?? []
-    static let readable = index.filter { layouts[$0.library] != nil }
+    static let readable = index.filter { layouts[$0.library] != nil && $0.sameAs != nil }
 
     @Test("the index lists every library's files")
     func indexIsPresent() throws {
@@ -46,7 +47,7 @@ struct LibraryLayoutTests {
     @Test("the network and tensors are the library module's", arguments: readable)
     func sameNetwork(_ entry: Index.Entry) throws {
         let imported = try CheckpointImporter.read(Fixtures.path("libraries/\(entry.file)"))
-        let expected = try CheckpointFile(path: Fixtures.path(entry.sameAs)).read()
+        let expected = try CheckpointFile(path: Fixtures.path(try #require(entry.sameAs))).read()
         #expect(imported.layout == Self.layouts[entry.library])
         var architecture = imported.checkpoint.architecture
         architecture.name = expected.architecture.name
@@ -59,6 +60,30 @@ struct LibraryLayoutTests {
         #expect(source.library == entry.library)
         #expect(source.className == entry.className)
         #expect(source.arguments != nil)
+    }
+
+    @Test(
+        "written back in the library's layout, the file holds the library's own keys and tensors", arguments: readable)
+    func exportsBack(_ entry: Index.Entry) throws {
+        let path = Fixtures.path("libraries/\(entry.file)")
+        let imported = try CheckpointImporter.read(path)
+        let directory = try TemporaryDirectory()
+        let output = directory.file("export.pth")
+        try CheckpointExporter.write(imported.checkpoint, to: output, format: .pytorch)
+        let written = try PyTorchReader.read(output)
+        let (weights, _) = try ModelFolder.resolve(path)
+        let original =
+            CheckpointFormat.safetensors == (try CheckpointFormat.detect(weights))
+            ? try Safetensors.read(weights) : try PyTorchReader.read(weights)
+        let originalTensors = Dictionary(original.tensors, uniquingKeysWith: { first, _ in first })
+        #expect(Set(written.tensors.map(\.key)) == Set(originalTensors.keys))
+        #expect(Set(written.integers.map(\.key)) == Set(original.integers.map(\.key)))
+        for (key, tensor) in written.tensors {
+            #expect(tensor.floatValues() == originalTensors[key]?.floatValues(), "\(key)")
+        }
+        let again = try CheckpointImporter.read(output)
+        #expect(again.layout == imported.layout)
+        #expect(again.checkpoint.architecture == imported.checkpoint.architecture)
     }
 
     @Test("a bare nnU-Net state dict says what it assumed; its plans say it instead")

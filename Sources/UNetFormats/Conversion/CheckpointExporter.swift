@@ -8,7 +8,8 @@ public enum CheckpointExporter {
     static func layouts(for format: CheckpointFormat) -> [String] {
         switch format {
         case .unetH5: [CanonicalLayout.name]
-        case .pytorch, .safetensors: [MilesialLayout.name, MonaiBasicUNetLayout.name, CanonicalLayout.name]
+        case .pytorch, .safetensors:
+            [MilesialLayout.name, MonaiBasicUNetLayout.name] + libraryLayouts.map { $0.name } + [CanonicalLayout.name]
         case .kerasH5, .kerasWeights: [KerasLayout.name]
         case .keras, .onnx: []
         }
@@ -111,6 +112,9 @@ public enum CheckpointExporter {
     static func stateDict(_ checkpoint: Checkpoint, layout name: String, file: String) throws(FormatError)
         -> [(key: String, value: PyTorchWriter.Value)]
     {
+        if let library = libraryLayouts.first(where: { $0.name == name }) {
+            return try libraryStateDict(checkpoint, layout: library, file: file)
+        }
         guard let layout = knownLayouts.first(where: { $0.name == name }) else {
             throw FormatError(.unsupported, file: file, "unknown layout \(name)")
         }
@@ -145,6 +149,44 @@ public enum CheckpointExporter {
                     .unsupported, file: file,
                     "this network is not one the \(name) layout describes (\(differences.prefix(4).joined(separator: "; "))); "
                         + "choose another --layout")
+            }
+        }
+        return entries
+    }
+
+    /// The state dict a library's module loads with strict loading: every tensor under the
+    /// library's keys, second copies under their aliases, BatchNorm counters. The network is
+    /// rebuilt from the library arguments the checkpoint recorded and must be this one.
+    private static func libraryStateDict(_ checkpoint: Checkpoint, layout: any LibraryLayout.Type, file: String)
+        throws(FormatError) -> [(key: String, value: PyTorchWriter.Value)]
+    {
+        let source = checkpoint.metadata.source
+        guard source?.layout == layout.name, let arguments = source?.arguments else {
+            throw FormatError(
+                .unsupported, file: file,
+                "the \(layout.name) layout is written from the library arguments recorded when a \(layout.name) file "
+                    + "was read (metadata.source.arguments); this checkpoint has none")
+        }
+        let reading = try layout.reading(arguments, file: file)
+        let differences = checkpoint.architecture.differences(from: reading.architecture)
+        guard differences.isEmpty else {
+            throw FormatError(
+                .unsupported, file: file,
+                "this network is no longer the one its \(layout.library) arguments build "
+                    + "(\(differences.prefix(4).joined(separator: "; "))); choose another --layout")
+        }
+        let canonicalByKey = Dictionary(reading.keys, uniquingKeysWith: { first, _ in first })
+        let aliases = reading.aliases.compactMap { alias in canonicalByKey[alias.of].map { (alias.alias, $0) } }
+        var entries: [(key: String, value: PyTorchWriter.Value)] = []
+        let statistic = "running_var"
+        for (key, canonical) in reading.keys + aliases {
+            guard let tensor = checkpoint.tensors[canonical] else {
+                throw FormatError(.unsupported, file: file, "the checkpoint has no tensor \(canonical) for \(key)")
+            }
+            entries.append((key, .tensor(tensor)))
+            if canonical.hasSuffix(".\(statistic)") {
+                let counter = checkpoint.normCounters[String(canonical.dropLast(statistic.count + 1))] ?? 0
+                entries.append((String(key.dropLast(statistic.count)) + "num_batches_tracked", .int64Scalar(counter)))
             }
         }
         return entries

@@ -95,7 +95,7 @@ public enum CheckpointImporter {
     }
 
     /// The tensors of a foreign file under its own keys; nil for a unet-ckpt file.
-    private static func foreignTensors(_ path: String, format: CheckpointFormat, mapping: FileMapping? = nil) throws
+    static func foreignTensors(_ path: String, format: CheckpointFormat, mapping: FileMapping? = nil) throws
         -> SourceTensors?
     {
         switch format {

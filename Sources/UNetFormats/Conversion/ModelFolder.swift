@@ -12,6 +12,9 @@ public enum ModelFolder {
     static let nnunetConfiguration = "nnU-Net configuration"
     static let pretrainedConfig = "config.json"
 
+    /// The weights file a path names: the path itself, or the checkpoint inside a model folder.
+    public static func weightsFile(_ path: String) throws(FormatError) -> String { try resolve(path).file }
+
     /// The weights file a path names (the path itself, or the checkpoint inside a model folder),
     /// with the JSON files found beside it.
     static func resolve(_ path: String) throws(FormatError) -> (file: String, entries: [String: JSONValue]) {

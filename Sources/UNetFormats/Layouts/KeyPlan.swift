@@ -37,6 +37,14 @@ struct KeyPlan {
             }
             notes.append("removed the DataParallel prefix \"module.\" from every key")
         }
+        // A mapping file that builds on a layout brings the keys to that layout's, which then reads them.
+        var mapping = mapping
+        var base: (name: String, architecture: [String: JSONValue], arguments: [String: JSONValue])?
+        if let rebasing = mapping, let name = rebasing.base {
+            source = rebasing.rebase(source, notes: &notes)
+            base = (name, rebasing.architecture, rebasing.arguments)
+            mapping = nil
+        }
         let keys = source.tensors.map(\.key)
         let keySet = Set(keys)
         var stored: UNetArchitecture?
@@ -69,8 +77,11 @@ struct KeyPlan {
             known = keras.known
             notes += keras.assumptions.map { "assumption: \($0)" }
             kerasKernels = true
-        } else if let layout = libraryLayouts.first(where: { $0.recognizes(input) }) {
-            var reading = try layout.reading(try layout.arguments(input), file: file)
+        } else if let layout = libraryLayouts.first(where: { layout in
+            base.map { layout.name == $0.name } ?? layout.recognizes(input)
+        }) {
+            let arguments = try layout.arguments(input).merging(.object(base?.arguments ?? [:]))
+            var reading = try layout.reading(arguments, file: file)
             reading.metadata = layout.metadata(input)
             let canonicalByKey = Dictionary(reading.keys, uniquingKeysWith: { first, _ in first })
             let skipped = try checkedCopies(reading, in: source, file: file, notes: &notes)
@@ -81,20 +92,27 @@ struct KeyPlan {
             stored = reading.architecture
             library = reading
             notes += reading.assumptions.map { "assumption: \($0)" }
-        } else if let layout = knownLayouts.first(where: { $0.recognizes(keySet) })
+        } else if let layout = knownLayouts.first(where: { layout in
+            base.map { layout.name == $0.name } ?? layout.recognizes(keySet)
+        })
             ?? (lenient ? bestLayout(for: keySet) : nil)
         {
             let depth = layout.depth(of: keySet)
             name = layout.name
             rename = { layout.canonicalKey(for: $0, depth: depth) }
             known = layout.architectureDefaults(keySet)
+            if let overrides = base?.architecture,
+                case .object(let merged) = JSONValue.object(known).merging(.object(overrides))
+            {
+                known = merged
+            }
+        } else if lenient {
+            // Compared under the file's own keys.
+            name = "raw keys"
+            rename = { $0 }
+            known = [:]
         } else {
-            let sample = keys.prefix(4).joined(separator: ", ")
-            throw FormatError(
-                .unsupported, file: file,
-                "the keys (\(sample)\(keys.count > 4 ? ", …" : "")) follow no layout unet-ckpt knows "
-                    + "(milesial, MONAI BasicUNet, Keras functional, unet-ckpt); describe them in a mapping file "
-                    + "(--map, see docs/mapping.md)")
+            throw noLayout(input)
         }
 
         var canonical: [String: String] = [:]
@@ -171,6 +189,30 @@ struct KeyPlan {
             notes.append("left out \(unused.count) tensors the library holds but its forward never reads")
         }
         return skipped
+    }
+
+    /// Why no layout describes the keys: the nearest layout and how many keys it maps, and a
+    /// mapping file suggested only where one can describe the network (2-D, schema 1.0 families).
+    private static func noLayout(_ input: LayoutInput) -> FormatError {
+        let keys = input.keys
+        let sample = keys.prefix(4).joined(separator: ", ") + (keys.count > 4 ? ", …" : "")
+        var message = "the keys (\(sample)) follow no layout unet-ckpt knows"
+        let keySet = Set(keys)
+        if let nearest = bestLayout(for: keySet), nearest != CanonicalLayout.self {
+            let depth = nearest.depth(of: keySet)
+            let unmapped = keys.filter { nearest.canonicalKey(for: $0, depth: depth) == nil }
+            message +=
+                "; the nearest is \(nearest.name), which maps \(keys.count - unmapped.count) of \(keys.count) keys "
+                + "(not \(unmapped.prefix(3).joined(separator: ", "))\(unmapped.count > 3 ? ", …" : ""))"
+        }
+        if let volume = keys.first(where: { input.shapes[$0]?.count == 5 }) {
+            message +=
+                "; its weights are 3-D (\(volume) is 5-D), which a mapping file cannot describe (it names 2-D "
+                + "networks of the schema 1.0 families); the 3-D layouts unet-ckpt reads are in docs/layouts.md"
+        } else {
+            message += " (layouts: docs/layouts.md); describe them in a mapping file (--map, see docs/mapping.md)"
+        }
+        return FormatError(.unsupported, file: input.file, message)
     }
 
     /// The known layout that maps the most keys, for a file whose marker keys may be missing.

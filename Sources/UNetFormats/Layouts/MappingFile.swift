@@ -17,6 +17,14 @@ public struct MappingFile: Sendable {
     public let ignore: [NSRegularExpression]
     /// Architecture fields (docs/format.md §3) that complete or override the inference.
     public let architecture: [String: JSONValue]
+    /// A layout the file otherwise follows (`milesial`, `nnunet`, …): its keys are first stripped
+    /// of ``stripPrefixes`` and renamed by ``rules`` into that layout's keys, which it then reads.
+    public let base: String?
+    /// Prefixes removed from every key that has one, before the rules (with a base layout).
+    public let stripPrefixes: [String]
+    /// Library arguments that complete or override what a base library layout infers
+    /// (docs/layouts.md), e.g. MONAI's `strides`.
+    public let arguments: [String: JSONValue]
 
     static let maximumRules = 10_000
 
@@ -35,7 +43,9 @@ public struct MappingFile: Sendable {
         guard case .object(let root)? = try? JSONDecoder().decode(JSONValue.self, from: data) else {
             throw bad("not a JSON object")
         }
-        let known: Set<String> = ["description", "layout", "rename", "ignore", "architecture"]
+        let known: Set<String> = [
+            "description", "layout", "rename", "ignore", "architecture", "base", "strip_prefix", "arguments",
+        ]
         if let unknown = root.keys.sorted().first(where: { !known.contains($0) }) {
             throw bad("unknown field \"\(unknown)\" (expected \(known.sorted().joined(separator: ", ")))")
         }
@@ -74,6 +84,57 @@ public struct MappingFile: Sendable {
         } else {
             architecture = [:]
         }
+        switch root["base"] {
+        case nil: base = nil
+        case .string(let name)?:
+            let names = knownLayouts.map { $0.name } + libraryLayouts.map { $0.name }
+            guard names.contains(name) else {
+                throw bad("\"base\" \"\(name)\" is not a layout (\(names.joined(separator: ", ")))")
+            }
+            base = name
+        default: throw bad("\"base\" must be a layout name")
+        }
+        switch root["strip_prefix"] {
+        case nil: stripPrefixes = []
+        case .string(let prefix)?: stripPrefixes = [prefix]
+        case .array(let items)? where items.allSatisfy({ $0.stringValue != nil }):
+            stripPrefixes = items.compactMap(\.stringValue)
+        default: throw bad("\"strip_prefix\" must be a string or a list of strings")
+        }
+        if let value = root["arguments"] {
+            guard case .object(let fields) = value else { throw bad("\"arguments\" must be an object") }
+            arguments = fields
+        } else {
+            arguments = [:]
+        }
+        if base == nil, !stripPrefixes.isEmpty || !arguments.isEmpty {
+            throw bad("\"strip_prefix\" and \"arguments\" need a \"base\" layout")
+        }
+        if base != nil, root["layout"] != nil {
+            throw bad("\"layout\" names a layout of its own; with a \"base\" the base's name is recorded")
+        }
+    }
+
+    /// The tensors under the base layout's keys: prefixes stripped, rules applied (keys no rule
+    /// matches are kept), ignored keys dropped.
+    func rebase(_ source: SourceTensors, notes: inout [String]) -> SourceTensors {
+        var stripped = Set<String>()
+        func key(_ original: String) -> String? {
+            var key = original
+            for prefix in stripPrefixes where key.hasPrefix(prefix) {
+                key.removeFirst(prefix.count)
+                stripped.insert(prefix)
+            }
+            key = canonicalKey(for: key) ?? key
+            return ignores(key) || ignores(original) ? nil : key
+        }
+        var result = source
+        result.tensors = source.tensors.compactMap { entry in key(entry.key).map { ($0, entry.tensor) } }
+        result.integers = source.integers.compactMap { entry in key(entry.key).map { ($0, entry.value) } }
+        for prefix in stripPrefixes.filter(stripped.contains) {
+            notes.append("removed the prefix \"\(prefix)\" (mapping file)")
+        }
+        return result
     }
 
     /// The canonical key for a source key: the first rule whose pattern matches the whole key.

@@ -35,7 +35,7 @@ struct Inspect: ParsableCommand {
     /// Our own files are described without reading tensor data (unless statistics are asked
     /// for); others are read and converted. With --plot, also the tensors in canonical order.
     private func summarise() throws -> (CheckpointSummary, tensors: [(key: String, tensor: Tensor)]) {
-        let format = try CheckpointFormat.detect(file)
+        let format = try CheckpointFormat.detect(ModelFolder.weightsFile(file))
         if format == .unetH5 {
             let checkpoint = try CheckpointFile(path: file)
             let summary = try CheckpointSummary(checkpoint, statistics: statistics)
@@ -57,7 +57,17 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         try reportingErrors(options) {
-            let (summary, tensors) = try summarise()
+            let summarised: (CheckpointSummary, tensors: [(key: String, tensor: Tensor)])
+            do {
+                summarised = try summarise()
+            } catch let error as FormatError where error.kind == .unsupported {
+                // No layout describes the keys: the tensors are still shown under their own keys.
+                guard let raw = try? CheckpointImporter.readRaw(file, reason: error.message) else { throw error }
+                if json { try JSONOutput.print(raw) } else { print(RawSummaryText(raw).render()) }
+                printWarning("no layout describes this file, so it has no network to show (see the reason above)")
+                return
+            }
+            let (summary, tensors) = summarised
             if json {
                 try JSONOutput.print(summary)
             } else {
@@ -223,5 +233,42 @@ struct SummaryText {
             )
         }
         return lines.isEmpty ? "Metadata\n  (none)" : "Metadata\n" + lines.joined(separator: "\n")
+    }
+}
+
+/// The rendering of a file no layout describes: its tensors under their own keys.
+struct RawSummaryText {
+    let raw: RawCheckpoint
+
+    init(_ raw: RawCheckpoint) { self.raw = raw }
+
+    func render() -> String {
+        var sections = ["\(raw.file)\nformat: \(raw.format.rawValue), no layout\n\(raw.reason)"]
+        var groups = TextTable([.init("keys"), .init("tensors", .right), .init("params", .right)])
+        for group in raw.groups() {
+            groups.append([group.prefix, String(group.tensorCount), Format.count(group.parameterCount)])
+        }
+        sections.append("Key groups\n" + groups.render(indent: 2))
+        let bytes = raw.tensors.reduce(0) { $0 + $1.byteCount }
+        let dtypes = Dictionary(grouping: raw.tensors, by: \.dtype).map { "\($0.key) ×\($0.value.count)" }.sorted()
+        sections.append(
+            "Totals\n  \(Format.count(raw.parameterCount)) parameters in \(raw.tensors.count) tensors "
+                + "(\(dtypes.joined(separator: ", "))), \(Format.bytes(bytes))"
+                + (raw.integers.isEmpty ? "" : "; \(raw.integers.count) integer entries"))
+        var table = TextTable([
+            .init("key"), .init("shape"), .init("dtype"), .init("params", .right), .init("size", .right),
+        ])
+        for entry in raw.tensors {
+            table.append([
+                entry.key, Format.shape(entry.shape), entry.dtype, Format.count(entry.parameterCount),
+                Format.bytes(entry.byteCount),
+            ])
+        }
+        sections.append("Tensors\n" + table.render(indent: 2))
+        let others =
+            raw.entries.sorted { $0.key < $1.key }.map { "  \($0.key): \($0.value)" }
+            + raw.skipped.map { "  skipped \($0)" }
+        if !others.isEmpty { sections.append("Other entries\n" + others.joined(separator: "\n")) }
+        return sections.joined(separator: "\n\n")
     }
 }

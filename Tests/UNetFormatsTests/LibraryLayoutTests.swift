@@ -94,6 +94,74 @@ struct LibraryLayoutTests {
         #expect(bare.notes.contains { $0.contains("second copies") })
     }
 
+    /// A results folder around the 2-D PlainConvUNet's weights, with `plans` as its plans.json.
+    func resultsFolder(plans: String, configuration: String, in directory: TemporaryDirectory) throws -> String {
+        let folder = URL(fileURLWithPath: directory.file("Dataset001_X/nnUNetTrainer__nnUNetPlans__\(configuration)"))
+        try FileManager.default.createDirectory(
+            at: folder.appendingPathComponent("fold_0"), withIntermediateDirectories: true)
+        try Data(plans.utf8).write(to: folder.appendingPathComponent("plans.json"))
+        let dataset =
+            #"{"channel_names": {"0": "MRI"}, "labels": {"background": 0, "tumour": 1}, "file_ending": ".nii.gz"}"#
+        try Data(dataset.utf8).write(to: folder.appendingPathComponent("dataset.json"))
+        try FileManager.default.copyItem(
+            atPath: Fixtures.path("libraries/nnunet-plainconv-2d.pth"),
+            toPath: folder.appendingPathComponent("fold_0/checkpoint_final.pth").path)
+        return folder.path
+    }
+
+    @Test("plans of nnU-Net before 2.4 and inherited configurations build the same network")
+    func legacyPlans() throws {
+        let expected = try CheckpointFile(path: Fixtures.path("schema2/nnunet-plainconv-2d.h5")).read().architecture
+        let legacy =
+            #"{"configurations": {"2d": {"UNet_class_name": "PlainConvUNet", "UNet_base_num_features": 4,"#
+            + #" "unet_max_num_features": 16, "conv_kernel_sizes": [[3, 3], [3, 3], [3, 3], [3, 3]],"#
+            + #" "pool_op_kernel_sizes": [[1, 1], [2, 2], [2, 2], [2, 2]], "n_conv_per_stage_encoder": [2, 2, 2, 2],"#
+            + #" "n_conv_per_stage_decoder": [2, 2, 2], "patch_size": [64, 64]},"#
+            + #" "2d_bigger": {"inherits_from": "2d", "patch_size": [96, 96]}}}"#
+        let directory = try TemporaryDirectory()
+        for configuration in ["2d", "2d_bigger"] {
+            let folder = try resultsFolder(plans: legacy, configuration: configuration, in: directory)
+            let imported = try CheckpointImporter.read(folder)
+            var architecture = imported.checkpoint.architecture
+            architecture.name = expected.name
+            #expect(architecture == expected, "\(architecture.differences(from: expected))")
+            #expect(!imported.notes.contains { $0.hasPrefix("assumption:") })
+            #expect(imported.checkpoint.metadata.classes == ["background", "tumour"])
+            let nnunet = try #require(imported.checkpoint.metadata.additionalFields["nnunet"])
+            #expect(nnunet["patch_size"] == JSONValue(configuration == "2d" ? [64, 64] : [96, 96]))
+            #expect(nnunet["configuration"] == .string(configuration))
+        }
+    }
+
+    @Test("a results folder with several folds asks for one; a folder of nothing says what it expected")
+    func folders() throws {
+        let directory = try TemporaryDirectory()
+        let plans = try String(
+            contentsOfFile: Fixtures.path(
+                "libraries/nnunet/Dataset206_nnunet_plainconv_2d/nnUNetTrainer__nnUNetPlans__2d/plans.json"),
+            encoding: .utf8)
+        let folder = try resultsFolder(plans: plans, configuration: "2d", in: directory)
+        try FileManager.default.createDirectory(atPath: folder + "/fold_1", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(
+            atPath: folder + "/fold_0/checkpoint_final.pth", toPath: folder + "/fold_1/checkpoint_final.pth")
+        #expect {
+            _ = try CheckpointImporter.read(folder)
+        } throws: { error in
+            let message = (error as? FormatError)?.message ?? ""
+            return message.contains("several checkpoints") && message.contains("fold_1/checkpoint_final.pth")
+        }
+        let fold = try CheckpointImporter.read(folder + "/fold_1")
+        #expect(fold.layout == "nnunet")
+        #expect(fold.checkpoint.metadata.additionalFields["nnunet"]?["configuration"] == .string("2d"))
+        let empty = directory.file("empty")
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        #expect {
+            _ = try CheckpointImporter.read(empty)
+        } throws: { error in
+            (error as? FormatError)?.message.contains("neither an nnU-Net results folder") == true
+        }
+    }
+
     @Test("two copies of a tensor that differ are refused, naming both")
     func differingCopies() throws {
         var source = try PyTorchReader.read(Fixtures.path("libraries/nnunet-plainconv-2d.pth"))

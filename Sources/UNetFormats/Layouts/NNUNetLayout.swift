@@ -30,9 +30,8 @@ enum NNUNetLayout: LibraryLayout {
         let inputChannels = first[1]
         let classes = head[0]
         if let (plans, configuration) = plans(input) {
-            guard let architecture = plans["configurations"]?[configuration]?["architecture"],
-                let className = architecture["network_class_name"]?.stringValue,
-                let kwargs = architecture["arch_kwargs"]
+            guard let settings = Self.configuration(configuration, of: plans),
+                let (className, kwargs) = Self.architecture(of: settings)
             else {
                 throw input.unsupported(self, "the plans have no architecture for the configuration \(configuration)")
             }
@@ -63,6 +62,47 @@ enum NNUNetLayout: LibraryLayout {
             return (plans, configuration)
         }
         return nil
+    }
+
+    /// A configuration of the plans, with what it inherits (`inherits_from`: the parent's fields,
+    /// then the configuration's own, as nnU-Net's PlansManager merges them).
+    static func configuration(_ name: String, of plans: JSONValue, depth: Int = 0) -> JSONValue? {
+        guard depth < 8, let own = plans["configurations"]?[name]?.objectValue else { return nil }
+        guard let parentName = own["inherits_from"]?.stringValue,
+            let parent = configuration(parentName, of: plans, depth: depth + 1)?.objectValue
+        else { return .object(own) }
+        return .object(parent.merging(own) { _, child in child })
+    }
+
+    /// The network class and its arguments: the `architecture` of nnU-Net ≥ 2.4's plans, or
+    /// what older plans' `UNet_class_name`, `UNet_base_num_features`, … give through nnU-Net's
+    /// own `get_network_from_plans` of those versions (instance norm eps 1e-5 affine, LeakyReLU,
+    /// conv bias, widths doubling from the base up to the maximum).
+    static func architecture(of settings: JSONValue) -> (String, JSONValue)? {
+        if let architecture = settings["architecture"], let className = architecture["network_class_name"]?.stringValue,
+            let kwargs = architecture["arch_kwargs"]
+        {
+            return (className, kwargs)
+        }
+        guard let className = settings["UNet_class_name"]?.stringValue,
+            let base = settings["UNet_base_num_features"]?.integerValue,
+            let maximum = settings["unet_max_num_features"]?.integerValue,
+            let kernels = settings["conv_kernel_sizes"]?.arrayValue, let dims = kernels.first?.integers?.count,
+            let strides = settings["pool_op_kernel_sizes"], let encoder = settings["n_conv_per_stage_encoder"],
+            let decoder = settings["n_conv_per_stage_decoder"], kernels.count <= 12, base > 0
+        else { return nil }
+        let features = (0..<kernels.count).map { min(base << $0, maximum) }
+        let kwargs: [String: JSONValue] = [
+            "n_stages": .number(Double(kernels.count)), "features_per_stage": JSONValue(features),
+            "conv_op": .string("torch.nn.Conv\(dims)d"), "kernel_sizes": .array(kernels), "strides": strides,
+            className == "ResidualEncoderUNet" ? "n_blocks_per_stage" : "n_conv_per_stage": encoder,
+            "n_conv_per_stage_decoder": decoder, "conv_bias": .bool(true),
+            "norm_op": .string("torch.nn.InstanceNorm\(dims)d"),
+            "norm_op_kwargs": .object(["eps": .number(1e-5), "affine": .bool(true)]), "dropout_op": .null,
+            "dropout_op_kwargs": .null, "nonlin": .string("torch.nn.LeakyReLU"),
+            "nonlin_kwargs": .object(["inplace": .bool(true)]),
+        ]
+        return ("dynamic_network_architectures.architectures.unet.\(className)", .object(kwargs))
     }
 
     /// The arguments a bare state dict shows, completed by nnU-Net's default plans.
@@ -148,7 +188,7 @@ enum NNUNetLayout: LibraryLayout {
         guard let (plans, configuration) = plans(input) else { return metadata }
         let dataset = initArguments?["dataset_json"] ?? input.entries[ModelFolder.nnunetDataset]
         var fields: [String: JSONValue] = ["configuration": .string(configuration), "plans": plans]
-        let settings = plans["configurations"]?[configuration]
+        let settings = Self.configuration(configuration, of: plans)
         for key in ["patch_size", "spacing", "normalization_schemes", "use_mask_for_norm"] {
             fields[key] = settings?[key]
         }

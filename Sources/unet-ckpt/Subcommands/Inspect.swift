@@ -218,10 +218,25 @@ struct SummaryText {
                 s.format, s.layout.map { "layout \($0)" }, s.fileName, s.sha256.map { "sha256 \($0)" },
             ]
             add("source", parts.compactMap { $0 }.joined(separator: ", "))
+            let library = [s.library, s.version, s.className].compactMap { $0 }
+            add("library", library.joined(separator: " "))
+            add("container", s.container)
+            for assumption in s.assumptions ?? [] { add("assumed", assumption) }
         }
         if let w = m.writer { add("written by", "\(w.tool) \(w.version)" + (w.writtenAt.map { " at \($0)" } ?? "")) }
         for (key, value) in (m.user ?? [:]).sorted(by: { $0.key < $1.key }) { add("user \(key)", value) }
-        for (key, value) in m.additionalFields.sorted(by: { $0.key < $1.key }) { add(key, value.compactText) }
+        for (key, value) in m.additionalFields.sorted(by: { $0.key < $1.key }) {
+            if key == "nnunet", case .object(let fields) = value {
+                // The plans and dataset.json are kept whole; the settings a user looks for are shown.
+                let shown = [
+                    "configuration", "patch_size", "spacing", "normalization_schemes", "channel_names", "trainer_name",
+                    "fold", "inference_allowed_mirroring_axes",
+                ]
+                for field in shown { add("nnunet \(field)", fields[field]?.compactText) }
+            } else {
+                add(key, value.compactText)
+            }
+        }
         if !summary.normCounters.isEmpty {
             let values = Set(summary.normCounters.values).sorted().map(String.init).joined(separator: ", ")
             add("num_batches_tracked", "\(values) (\(summary.normCounters.count) batch norm layers)")

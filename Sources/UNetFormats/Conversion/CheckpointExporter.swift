@@ -78,6 +78,10 @@ public enum CheckpointExporter {
                     entries.append(
                         (ExportMetadataKeys.metadata, .json(.string(try CanonicalJSONText.string(checkpoint.metadata))))
                     )
+                } else if chosen == NNUNetLayout.name, NNUNetLayout.isTrainingCheckpoint(path) {
+                    notes += try writeNNUNetResults(checkpoint.metadata, beside: path)
+                    entries = try NNUNetLayout.trainingCheckpoint(
+                        weights: entries, metadata: checkpoint.metadata, file: path)
                 } else {
                     notes.append(
                         "a .pth in the \(chosen) layout keeps the weights and mask_values; other metadata is not written"
@@ -152,6 +156,37 @@ public enum CheckpointExporter {
             }
         }
         return entries
+    }
+
+    /// Writes `plans.json` and `dataset.json` into the results folder of an nnU-Net checkpoint
+    /// (each atomically; one already there is kept when it is the same JSON, else refused).
+    private static func writeNNUNetResults(_ metadata: CheckpointMetadata, beside path: String) throws -> [String] {
+        let files = NNUNetLayout.resultsFiles(for: path, metadata: metadata)
+        guard !files.isEmpty else {
+            return [
+                "plans.json and dataset.json were not written: nnU-Net's predictor finds them one folder above "
+                    + "the checkpoint's fold_N folder (<results>/<Trainer>__<Plans>__<configuration>/fold_N/)"
+            ]
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        var pending: [(String, Data)] = []
+        for (file, json) in files {
+            if let existing = FileManager.default.contents(atPath: file) {
+                guard (try? JSONDecoder().decode(JSONValue.self, from: existing)) == json else {
+                    throw FormatError(
+                        .unsupported, file: file, "already exists with other contents; it is left as it is")
+                }
+                continue
+            }
+            pending.append((file, try encoder.encode(json)))
+        }
+        try FileManager.default.createDirectory(
+            at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+        for (file, data) in pending {
+            try OutputFile.write(to: file) { try $0.append(data) }
+        }
+        return pending.map { "wrote \($0.0)" }
     }
 
     /// The state dict a library's module loads with strict loading: every tensor under the

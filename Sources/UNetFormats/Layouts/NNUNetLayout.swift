@@ -1,3 +1,4 @@
+import Foundation
 import UNetCheckpoint
 
 /// nnU-Net v2's networks (dynamic-network-architectures `PlainConvUNet` and `ResidualEncoderUNet`),
@@ -209,6 +210,53 @@ enum NNUNetLayout: LibraryLayout {
         fields["fold"] = initArguments?["fold"]
         metadata.additionalFields["nnunet"] = .object(fields.filter { $0.value != .null })
         return metadata
+    }
+
+    // MARK: - Writing nnU-Net's own files
+
+    /// Whether a `.pth` output is a training checkpoint nnU-Net's predictor loads (by its name).
+    static func isTrainingCheckpoint(_ path: String) -> Bool {
+        let name = URL(fileURLWithPath: path).lastPathComponent
+        return name.hasPrefix("checkpoint_") && name.hasSuffix(".pth")
+    }
+
+    /// The dict nnU-Net's trainer saves, around the network's state dict: what its predictor
+    /// reads (`network_weights`, `trainer_name`, `init_args.configuration`,
+    /// `inference_allowed_mirroring_axes`) from what the checkpoint recorded; no optimizer state.
+    static func trainingCheckpoint(
+        weights: [(key: String, value: PyTorchWriter.Value)], metadata: CheckpointMetadata, file: String
+    ) throws(FormatError) -> [(key: String, value: PyTorchWriter.Value)] {
+        guard let settings = metadata.additionalFields["nnunet"], let configuration = settings["configuration"] else {
+            throw FormatError(
+                .unsupported, file: file,
+                "an nnU-Net checkpoint needs the plans' configuration, which only a network read from an nnU-Net "
+                    + "checkpoint or results folder records (metadata.nnunet); write a .pth of the weights instead")
+        }
+        var initArguments: [String: JSONValue] = [
+            "configuration": configuration, "fold": settings["fold"] ?? .number(0),
+        ]
+        initArguments["plans"] = settings["plans"]
+        initArguments["dataset_json"] = settings["dataset_json"]
+        return [
+            ("network_weights", .dict(weights)), ("optimizer_state", .json(.null)), ("grad_scaler_state", .json(.null)),
+            ("logging", .json(.object([:]))), ("_best_ema", .json(.null)),
+            ("current_epoch", .json(settings["current_epoch"] ?? .number(0))),
+            ("init_args", .json(.object(initArguments))),
+            ("trainer_name", .json(settings["trainer_name"] ?? .string("nnUNetTrainer"))),
+            ("inference_allowed_mirroring_axes", .json(settings["inference_allowed_mirroring_axes"] ?? .null)),
+        ]
+    }
+
+    /// `plans.json` and `dataset.json` for the results folder of a checkpoint written in
+    /// `<results>/<Trainer>__<Plans>__<configuration>/fold_N/`; none for a checkpoint elsewhere.
+    static func resultsFiles(for path: String, metadata: CheckpointMetadata) -> [(path: String, json: JSONValue)] {
+        let fold = URL(fileURLWithPath: path).deletingLastPathComponent()
+        guard fold.lastPathComponent.hasPrefix("fold_"), let settings = metadata.additionalFields["nnunet"] else {
+            return []
+        }
+        let results = fold.deletingLastPathComponent()
+        return [(ModelFolder.nnunetPlans, settings["plans"]), (ModelFolder.nnunetDataset, settings["dataset_json"])]
+            .compactMap { name, json in json.map { (results.appendingPathComponent(name).path, $0) } }
     }
 
     // MARK: - The network

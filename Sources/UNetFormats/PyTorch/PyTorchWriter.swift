@@ -10,30 +10,38 @@ enum PyTorchWriter {
         case tensor(Tensor)
         case int64Scalar(Int64)
         case json(JSONValue)
+        /// A dict of its own (a training checkpoint's `network_weights`), in this order.
+        case dict([(key: String, value: Value)])
     }
 
     static func write(_ entries: [(key: String, value: Value)], to path: String) throws {
         var pickle = PickleEncoder()
         var storages: [(name: String, bytes: Data)] = []
-        pickle.global("collections", "OrderedDict")
-        pickle.emptyTupleReduce()
-        pickle.mark()
-        for (key, value) in entries {
-            pickle.string(key)
-            switch value {
-            case .tensor(let tensor):
-                let storage = ["float32": "FloatStorage", "float16": "HalfStorage", "bfloat16": "BFloat16Storage"][
-                    tensor.dtype.rawValue]!
-                pickle.tensor(storage: storage, key: String(storages.count), shape: tensor.shape)
-                storages.append((String(storages.count), tensor.withUnsafeBytes { Data($0) }))
-            case .int64Scalar(let value):
-                pickle.tensor(storage: "LongStorage", key: String(storages.count), shape: [])
-                storages.append((String(storages.count), withUnsafeBytes(of: value.littleEndian) { Data($0) }))
-            case .json(let value):
-                try pickle.plain(value)
+        func emit(_ entries: [(key: String, value: Value)]) throws {
+            pickle.global("collections", "OrderedDict")
+            pickle.emptyTupleReduce()
+            guard !entries.isEmpty else { return }
+            pickle.mark()
+            for (key, value) in entries {
+                pickle.string(key)
+                switch value {
+                case .tensor(let tensor):
+                    let storage = ["float32": "FloatStorage", "float16": "HalfStorage", "bfloat16": "BFloat16Storage"][
+                        tensor.dtype.rawValue]!
+                    pickle.tensor(storage: storage, key: String(storages.count), shape: tensor.shape)
+                    storages.append((String(storages.count), tensor.withUnsafeBytes { Data($0) }))
+                case .int64Scalar(let value):
+                    pickle.tensor(storage: "LongStorage", key: String(storages.count), shape: [])
+                    storages.append((String(storages.count), withUnsafeBytes(of: value.littleEndian) { Data($0) }))
+                case .json(let value):
+                    try pickle.plain(value)
+                case .dict(let inner):
+                    try emit(inner)
+                }
             }
+            pickle.opcode(0x75)  // SETITEMS
         }
-        pickle.opcode(0x75)  // SETITEMS
+        try emit(entries)
         pickle.opcode(0x2E)  // STOP
         let folder = "archive/"
         try OutputFile.write(to: path) { output in
@@ -119,7 +127,7 @@ struct PickleEncoder {
         opcode(0x52)  // REDUCE
     }
 
-    /// Plain data: numbers, strings, booleans, None and lists of them.
+    /// Plain data: numbers, strings, booleans, None, lists and string-keyed dicts of them.
     mutating func plain(_ value: JSONValue) throws {
         switch value {
         case .null: opcode(0x4E)
@@ -139,9 +147,15 @@ struct PickleEncoder {
                 for item in items { try plain(item) }
                 opcode(0x65)  // APPENDS
             }
-        case .object:
-            throw FormatError(
-                .unsupported, file: nil, "a dict-valued metadata entry cannot be written into a state dict")
+        case .object(let fields):
+            opcode(0x7D)  // EMPTY_DICT
+            guard !fields.isEmpty else { return }
+            mark()
+            for (key, item) in fields.sorted(by: { $0.key < $1.key }) {
+                string(key)
+                try plain(item)
+            }
+            opcode(0x75)  // SETITEMS
         }
     }
 

@@ -160,7 +160,7 @@ enum Safetensors {
                 return Item(
                     key: entry.key, dtype: "I64", shape: [], bytes: withUnsafeBytes(of: value.littleEndian) { Data($0) }
                 )
-            case .json:
+            case .json, .dict:
                 return nil
             }
         }

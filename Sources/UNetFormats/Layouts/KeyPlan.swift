@@ -25,14 +25,6 @@ struct KeyPlan {
         for source: inout SourceTensors, mapping: MappingFile?, file: String, notes: inout [String],
         lenient: Bool = false
     ) throws(FormatError) -> KeyPlan {
-        let prefix = "module."
-        if !source.tensors.isEmpty, source.tensors.allSatisfy({ $0.key.hasPrefix(prefix) }) {
-            source.tensors = source.tensors.map { (String($0.key.dropFirst(prefix.count)), $0.tensor) }
-            source.integers = source.integers.map {
-                ($0.key.hasPrefix(prefix) ? String($0.key.dropFirst(prefix.count)) : $0.key, $0.value)
-            }
-            notes.append("removed the DataParallel prefix \"module.\" from every key")
-        }
         let keys = source.tensors.map(\.key)
         let keySet = Set(keys)
         var stored: UNetArchitecture?

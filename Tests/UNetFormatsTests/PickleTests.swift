@@ -83,6 +83,94 @@ struct PickleTests {
         #expect(throws: FormatError.self) { _ = try unpickler.load() }
     }
 
+    func text(_ value: String) -> [UInt8] { [0x8C, UInt8(value.utf8.count)] + Array(value.utf8) }
+
+    /// `numpy.dtype(code, False, True)` with BUILD of `(3, order, None, None, None, -1, -1, 0)`.
+    func dtype(_ code: String, order: String) -> [UInt8] {
+        global("numpy", "dtype") + text(code) + [0x89, 0x88, 0x87, 0x52]
+            + [0x28, 0x4B, 3] + text(order) + [0x4E, 0x4E, 0x4E, 0x4B, 0, 0x4B, 0, 0x4B, 0, 0x74, 0x62]
+    }
+
+    /// `numpy._core.multiarray.scalar(dtype, _codecs.encode(latin1 text of bytes, 'latin1'))`.
+    func scalar(_ code: String, order: String = "<", bytes: [UInt8]) -> [UInt8] {
+        let latin1 = String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
+        return global("numpy._core.multiarray", "scalar") + dtype(code, order: order)
+            + global("_codecs", "encode") + [0x58]
+            + withUnsafeBytes(of: UInt32(latin1.utf8.count).littleEndian, Array.init)
+            + Array(latin1.utf8) + text("latin1") + [0x86, 0x52, 0x86, 0x52]
+    }
+
+    @Test(
+        "numpy scalars become numbers, decoded by their dtype and byte order",
+        arguments: [
+            (
+                "f8", "<", withUnsafeBytes(of: Double(0.625).bitPattern.littleEndian, Array.init),
+                JSONValue.number(0.625)
+            ),
+            ("f4", "<", withUnsafeBytes(of: Float(-0.75).bitPattern.littleEndian, Array.init), .number(-0.75)),
+            ("f2", "<", [0x00, 0x3C], .number(1)),
+            ("i8", "<", withUnsafeBytes(of: Int64(-3).littleEndian, Array.init), .number(-3)),
+            ("i4", ">", [0xFF, 0xFF, 0xFF, 0xFE], .number(-2)),
+            ("u1", "|", [200], .number(200)),
+            ("b1", "|", [1], .bool(true)),
+        ])
+    func numpyScalar(code: String, order: String, bytes: [UInt8], expected: JSONValue) throws {
+        var unpickler = RestrictedUnpickler(pickle(scalar(code, order: order, bytes: bytes)))
+        let value = try unpickler.load()
+        #expect(JSONValue(value) == expected)
+    }
+
+    @Test("torch.device becomes its string")
+    func torchDevice() throws {
+        var unpickler = RestrictedUnpickler(pickle(global("torch", "device") + text("cuda") + [0x4B, 1, 0x86, 0x52]))
+        #expect(JSONValue(try unpickler.load()) == .string("cuda:1"))
+    }
+
+    /// `GLOBAL module name, (), NEWOBJ, {'training': False}, BUILD`.
+    func object(_ module: String, _ name: String) -> [UInt8] {
+        global(module, name) + [0x29, 0x81, 0x7D] + text("training") + [0x89, 0x73, 0x62]
+    }
+
+    @Test("__torch__ classes are placeholders in TorchScript archives only")
+    func torchScriptClasses() throws {
+        let bytes = pickle(object("__torch__.torch.nn.modules.conv", "Conv2d"))
+        var script = RestrictedUnpickler(bytes, dialect: .torchScript)
+        guard case .object(let placeholder) = try script.load() else {
+            Issue.record("not an object placeholder")
+            return
+        }
+        #expect(placeholder.className == "__torch__.torch.nn.modules.conv.Conv2d")
+        #expect(JSONValue(placeholder.state) == .object(["training": .bool(false)]))
+        var plain = RestrictedUnpickler(bytes)
+        #expect {
+            _ = try plain.load()
+        } throws: { ($0 as! FormatError).message.contains("__torch__.torch.nn.modules.conv.Conv2d") }
+        // In TorchScript archives, other classes are still refused at once.
+        var other = RestrictedUnpickler(pickle(object("__main__", "UNet")), dialect: .torchScript)
+        #expect { _ = try other.load() } throws: { ($0 as! FormatError).message.contains("__main__.UNet") }
+    }
+
+    @Test("a module tree may instantiate any class, but calling one is refused by name")
+    func moduleTreeCalls() throws {
+        let bytes = pickle(object("__main__", "UNet"))
+        #expect(RestrictedUnpickler.startsWithObject(bytes))
+        #expect(!RestrictedUnpickler.startsWithObject(pickle([0x7D])))
+        var tree = RestrictedUnpickler(bytes, dialect: .moduleTree)
+        guard case .object = try tree.load() else {
+            Issue.record("not an object placeholder")
+            return
+        }
+        let call = global("posix", "system") + text("touch /tmp/x") + [0x85, 0x52]
+        var hostile = RestrictedUnpickler(pickle(call), dialect: .moduleTree)
+        #expect {
+            _ = try hostile.load()
+        } throws: { error in
+            let error = error as! FormatError
+            return error.kind == .refused && error.message.contains("posix.system")
+                && error.message.contains("nothing from the file was executed")
+        }
+    }
+
     @Test("the opcode count is bounded")
     func boundedOpcodes() {
         let body = [UInt8](repeating: 0x4E, count: 2000) + [UInt8](repeating: 0x30, count: 1999)  // NONE…, POP…

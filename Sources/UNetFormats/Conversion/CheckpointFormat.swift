@@ -5,7 +5,8 @@ import UNetCheckpoint
 public enum CheckpointFormat: String, CaseIterable, Sendable {
     /// unet-ckpt's own HDF5 schema (docs/format.md).
     case unetH5 = "unet-h5"
-    /// A `torch.save` zip checkpoint of a state dict (`.pth`, `.pt`).
+    /// A `torch.save` checkpoint (`.pth`, `.pt`, `.ckpt`): a zip or the legacy pre-1.6 format,
+    /// holding a state dict, a training dict, a pickled module, or a TorchScript archive.
     case pytorch
     case safetensors
     /// Keras' legacy HDF5 (`model.save("x.h5")`, or `save_weights` of Keras 2).
@@ -55,15 +56,15 @@ public enum CheckpointFormat: String, CaseIterable, Sendable {
             return .safetensors
         }
         if path.lowercased().hasSuffix(".onnx") || looksLikeONNX(head) { throw exportOnly(path) }
+        if LegacyPyTorch.isLegacy(head) { return .pytorch }
         if head.first == 0x80 {
             throw FormatError(
                 .unsupported, file: path,
-                "a PyTorch checkpoint in the legacy (pre-1.6) pickle format; re-save it in a recent PyTorch with "
-                    + "torch.save(torch.load(\"old.pth\", weights_only=True), \"new.pth\")")
+                "a bare pickle that is not a torch.save checkpoint (no legacy torch.save magic number)")
         }
         if file.size == 0 { throw FormatError(.unsupported, file: path, "the file is empty") }
         throw FormatError(
-            .unsupported, file: path, "not a checkpoint format unet-ckpt knows (HDF5, PyTorch zip, safetensors, .keras)"
+            .unsupported, file: path, "not a checkpoint format unet-ckpt knows (HDF5, PyTorch, safetensors, .keras)"
         )
     }
 

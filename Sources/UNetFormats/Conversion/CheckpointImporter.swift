@@ -7,8 +7,14 @@ public struct ImportedCheckpoint: Sendable {
     public let format: CheckpointFormat
     /// The key layout recognised (`milesial`, `monai-basicunet`, …) or given by a mapping file.
     public let layout: String
-    /// Things worth telling the user: skipped entries, a stripped `module.` prefix.
+    /// Things worth telling the user: the container and the weights taken from it, a removed
+    /// prefix, skipped entries.
     public let notes: [String]
+    /// What the file wrapped around the weights, and which copy was taken.
+    public var container = ContainerInfo()
+    /// The container's other top-level entries as JSON (Lightning's `hyper_parameters`,
+    /// nnU-Net's `init_args`, `epoch`, …); empty for a bare state dict.
+    public var containerEntries: [String: JSONValue] = [:]
     /// With `digestLater`, what fills in the source's SHA-256 once it is computed (pass it on
     /// as ``WriteOptions/completeMetadata``); nil when nothing is pending.
     public var pendingProvenance: MetadataCompletion? = nil
@@ -20,6 +26,7 @@ public enum CheckpointImporter {
     /// - Parameters:
     ///   - format: the input format, when it must not be detected.
     ///   - mapping: a mapping file for keys no known layout describes.
+    ///   - weights: the copy to take from a file with raw and EMA weights; nil takes the raw one.
     ///   - mapFile: map the file and use its pages in place where tensors lie contiguous and
     ///     uncompressed (unet-ckpt HDF5, PyTorch zip), instead of copies; the file must then stay
     ///     unmodified while the checkpoint is in use (``FileMapping``).
@@ -27,8 +34,8 @@ public enum CheckpointImporter {
     ///     checkpoint's `metadata.source.sha256` is then nil and ``ImportedCheckpoint/pendingProvenance``
     ///     fills it in, so a writer can write the tensors meanwhile.
     public static func read(
-        _ path: String, format: CheckpointFormat? = nil, mapping: MappingFile? = nil, mapFile: Bool = false,
-        digestLater: Bool = false
+        _ path: String, format: CheckpointFormat? = nil, mapping: MappingFile? = nil, weights: WeightsChoice? = nil,
+        mapFile: Bool = false, digestLater: Bool = false
     ) throws -> ImportedCheckpoint {
         let (path, entries) = try ModelFolder.resolve(path)
         let format = try format ?? CheckpointFormat.detect(path)
@@ -36,12 +43,14 @@ public enum CheckpointImporter {
         // same mapping when there is one (a second mapping would count its pages twice in RSS).
         let fileMapping = mapFile && format == .pytorch ? try? FileMapping(path: path) : nil
         let digest = format == .unetH5 ? nil : PendingDigest(path: path, mapping: fileMapping)
-        guard var source = try foreignTensors(path, format: format, mapping: fileMapping), let digest else {
+        guard var source = try foreignTensors(path, format: format, weights: weights, mapping: fileMapping),
+            let digest
+        else {
             let checkpoint = try CheckpointFile(path: path).read(mapped: mapFile)
             return ImportedCheckpoint(
                 checkpoint: checkpoint, format: format, layout: CanonicalLayout.name, notes: [])
         }
-        var notes = source.skipped.map { "skipped \($0)" }
+        var notes = containerNotes(source)
         let plan = try KeyPlan.make(for: &source, mapping: mapping, file: path, notes: &notes, entries: entries)
         var checkpoint = try plan.checkpoint(from: source, file: path)
         checkpoint.metadata = try metadata(
@@ -53,7 +62,8 @@ public enum CheckpointImporter {
             digestLater && checkpoint.metadata.source?.sha256 == nil
             ? MetadataCompletion { metadata in metadata.source?.sha256 = try digest.value() } : nil
         return ImportedCheckpoint(
-            checkpoint: checkpoint, format: format, layout: plan.layout, notes: notes, pendingProvenance: pending)
+            checkpoint: checkpoint, format: format, layout: plan.layout, notes: notes, container: source.container,
+            containerEntries: source.containerEntries, pendingProvenance: pending)
     }
 
     /// Reads any supported file as canonical-keyed tensors for a comparison, without requiring
@@ -65,15 +75,15 @@ public enum CheckpointImporter {
     /// unet-ckpt files are opened as ``CheckpointFile`` (their tensors read on demand); they
     /// must be valid.
     /// - Returns: the contents and the layout recognised.
-    public static func readContents(_ path: String, format: CheckpointFormat? = nil, mapping: MappingFile? = nil)
-        throws -> (contents: CheckpointContents, format: CheckpointFormat, layout: String)
-    {
+    public static func readContents(
+        _ path: String, format: CheckpointFormat? = nil, mapping: MappingFile? = nil, weights: WeightsChoice? = nil
+    ) throws -> (contents: CheckpointContents, format: CheckpointFormat, layout: String) {
         let (path, entries) = try ModelFolder.resolve(path)
         let format = try format ?? CheckpointFormat.detect(path)
-        guard var source = try foreignTensors(path, format: format) else {
+        guard var source = try foreignTensors(path, format: format, weights: weights) else {
             return (CheckpointContents(try CheckpointFile(path: path)), format, CanonicalLayout.name)
         }
-        var notes = source.skipped.map { "skipped \($0)" }
+        var notes = containerNotes(source)
         let plan = try KeyPlan.make(
             for: &source, mapping: mapping, file: path, notes: &notes, entries: entries, lenient: true)
         notes += plan.unmapped.map { "\($0) is not part of the \(plan.layout) layout (compared under its own key)" }
@@ -94,16 +104,45 @@ public enum CheckpointImporter {
         return (contents, format, plan.layout)
     }
 
-    /// The tensors of a foreign file under its own keys; nil for a unet-ckpt file.
-    static func foreignTensors(_ path: String, format: CheckpointFormat, mapping: FileMapping? = nil) throws
-        -> SourceTensors?
-    {
+    /// The tensors of a foreign file under the bare model's keys (wrapper prefixes removed, one
+    /// copy of the weights chosen); nil for a unet-ckpt file.
+    static func foreignTensors(
+        _ path: String, format: CheckpointFormat, weights: WeightsChoice? = nil, mapping: FileMapping? = nil
+    ) throws -> SourceTensors? {
         switch format {
-        case .unetH5: nil
-        case .pytorch: try PyTorchReader.read(path, mapping: mapping)
-        case .safetensors: try Safetensors.read(path)
-        case .kerasH5, .kerasWeights, .keras: try KerasReader.read(path, format: format)
-        case .onnx: throw CheckpointFormat.exportOnly(path)
+        case .unetH5:
+            return nil
+        case .pytorch:
+            return try PyTorchReader.read(path, weights: weights, mapping: mapping)
+        case .safetensors:
+            var source = try Safetensors.read(path)
+            try source.selectWeights(weights, file: path)
+            return source
+        case .kerasH5, .kerasWeights, .keras:
+            if weights == .ema {
+                throw FormatError(.unsupported, file: path, "--weights ema: a Keras file holds no EMA weights")
+            }
+            return try KerasReader.read(path, format: format)
+        case .onnx:
+            throw CheckpointFormat.exportOnly(path)
+        }
+    }
+
+    /// The container's summary, the entries kept as metadata, and the skipped entries.
+    private static func containerNotes(_ source: SourceTensors) -> [String] {
+        var notes = source.container.summary.map { [$0] } ?? []
+        let kept = source.containerEntries.keys.filter { keptAsMetadata($0, source.containerEntries[$0]!) }.sorted()
+        if !kept.isEmpty { notes.append("kept \(kept.joined(separator: ", ")) as metadata") }
+        let others = source.containerEntries.keys.filter { !kept.contains($0) }.sorted()
+        if !others.isEmpty { notes.append("read \(others.joined(separator: ", ")) as container entries (not stored)") }
+        return notes + source.skipped.map { "skipped \($0)" }
+    }
+
+    /// Container entries that go into `metadata.user`: Lightning's `hyper_parameters` and plain values.
+    private static func keptAsMetadata(_ key: String, _ value: JSONValue) -> Bool {
+        switch value {
+        case .bool, .number, .string: true
+        case .object, .array, .null: key == "hyper_parameters"
         }
     }
 
@@ -128,6 +167,11 @@ public enum CheckpointImporter {
             user[key] = value.compactText
             metadata.user = user
         }
+        for (key, value) in source.containerEntries.sorted(by: { $0.key < $1.key }) where keptAsMetadata(key, value) {
+            var user = metadata.user ?? [:]
+            user[key] = value.jsonText
+            metadata.user = user
+        }
         // The first conversion records where the weights came from; later ones keep that.
         if metadata.source == nil || format != .unetH5 && metadata.source?.sha256 == nil {
             metadata.source = CheckpointMetadata.Source(
@@ -135,6 +179,16 @@ public enum CheckpointImporter {
                 sha256: try digest?())
         }
         return metadata
+    }
+}
+
+extension JSONValue {
+    /// Compact JSON with sorted keys (strings as themselves, not quoted).
+    fileprivate var jsonText: String {
+        if case .string(let text) = self { return text }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? compactText
     }
 }
 

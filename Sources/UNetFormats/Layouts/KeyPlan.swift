@@ -29,14 +29,6 @@ struct KeyPlan {
         for source: inout SourceTensors, mapping: MappingFile?, file: String, notes: inout [String],
         entries: [String: JSONValue] = [:], lenient: Bool = false
     ) throws(FormatError) -> KeyPlan {
-        let prefix = "module."
-        if !source.tensors.isEmpty, source.tensors.allSatisfy({ $0.key.hasPrefix(prefix) }) {
-            source.tensors = source.tensors.map { (String($0.key.dropFirst(prefix.count)), $0.tensor) }
-            source.integers = source.integers.map {
-                ($0.key.hasPrefix(prefix) ? String($0.key.dropFirst(prefix.count)) : $0.key, $0.value)
-            }
-            notes.append("removed the DataParallel prefix \"module.\" from every key")
-        }
         // A mapping file that builds on a layout brings the keys to that layout's, which then reads them.
         var mapping = mapping
         var base: (name: String, architecture: [String: JSONValue], arguments: [String: JSONValue])?
@@ -159,7 +151,8 @@ struct KeyPlan {
             keys: source.tensors.map(\.key),
             shapes: Dictionary(
                 source.tensors.map { ($0.key, $0.tensor.shape) }, uniquingKeysWith: { first, _ in first }),
-            entries: entries.merging(source.extras) { folder, _ in folder }, file: file)
+            entries: entries.merging(source.extras) { folder, _ in folder }.merging(source.containerEntries) { $1 },
+            file: file)
     }
 
     /// The keys a library layout reads past: second copies of a tensor, which must equal the

@@ -1,49 +1,40 @@
 import UNetCheckpoint
 
-/// Reads the state dict of a PyTorch `torch.save` zip checkpoint with ``RestrictedUnpickler``:
-/// tensors rebuilt from their storages (sizes, offsets and strides checked against the storage),
-/// other entries kept as data, nothing executed.
+/// Reads the weights of a PyTorch file with ``RestrictedUnpickler``: a `torch.save` zip (state
+/// dict, training dict, Lightning or nnU-Net checkpoint, pickled module), a TorchScript archive,
+/// or the legacy pre-1.6 format. Tensors are rebuilt from their storages (sizes, offsets and
+/// strides checked against the storage), other entries kept as data, nothing executed.
 enum PyTorchReader {
-    /// Keys under which training scripts commonly nest the model's state dict.
-    static let wrapperKeys = ["state_dict", "model_state_dict", "model", "net", "network", "weights", "params"]
-
-    /// - Parameter mapping: the file mapped: float tensors that own a whole stored entry then use
-    ///   its pages in place instead of copies.
-    static func read(_ path: String, mapping: FileMapping? = nil) throws(FormatError) -> SourceTensors {
-        let archive = try ZipReader(path: path)
-        guard let picklePath = archive.entryNames.first(where: { $0 == "data.pkl" || $0.hasSuffix("/data.pkl") }) else {
-            throw FormatError(.malformed, file: path, "a zip without data.pkl is not a PyTorch checkpoint")
-        }
-        let prefix = String(picklePath.dropLast("data.pkl".count))
-        if let order = try? archive.read(prefix + "byteorder"), String(decoding: order, as: UTF8.self) != "little" {
-            throw FormatError(.unsupported, file: path, "the checkpoint was saved big-endian")
-        }
-        var unpickler = RestrictedUnpickler(try archive.read(picklePath))
-        let root: PickleValue
-        do {
-            root = try unpickler.load()
-        } catch {
-            throw error.attributed(to: path)
-        }
+    /// - Parameters:
+    ///   - weights: the copy to take when the file holds raw and EMA weights (default raw).
+    ///   - mapping: the file mapped: float tensors that own a whole stored entry then use
+    ///     its pages in place instead of copies.
+    static func read(
+        _ path: String, weights: WeightsChoice? = nil, mapping: FileMapping? = nil
+    ) throws(FormatError) -> SourceTensors {
+        let (root, dialect, storages) = try load(path)
+        var legacy = false
+        if case .legacy = storages { legacy = true }
+        let resolved = try PyTorchContainer.resolve(
+            root, dialect: dialect, legacy: legacy, choice: weights, file: path)
         var result = SourceTensors()
-        let stateDict = try findStateDict(root, path: path, result: &result)
-        for (keyValue, value) in stateDict.entries {
+        result.container = resolved.info
+        result.containerEntries = resolved.entries
+        result.skipped = resolved.skipped
+        for (keyValue, value) in resolved.stateDict {
             guard case .string(let key) = keyValue else {
                 result.skipped.append("a non-string key (\(keyValue.kindName))")
                 continue
             }
             switch value {
             case .tensor(let reference):
+                guard let name = resolved.names[key] else { continue }  // the other copy of the weights
                 if reference.storage.dtype == .int64, reference.shape.isEmpty {
-                    let values: [Int64] = try gather(reference, from: archive, prefix: prefix, key: key)
-                    result.integers.append((key, values[0]))
+                    let values: [Int64] = try gather(reference, from: storages, key: key)
+                    result.integers.append((name, values[0]))
                 } else if let dtype = DType(reference.storage.dtype) {
                     result.tensors.append(
-                        (
-                            key,
-                            try tensor(
-                                reference, dtype: dtype, archive: archive, prefix: prefix, key: key, mapping: mapping)
-                        ))
+                        (name, try tensor(reference, dtype: dtype, storages: storages, key: key, mapping: mapping)))
                 } else {
                     result.skipped.append("\(key): a \(reference.storage.dtype.rawValue) tensor is not a weight")
                 }
@@ -58,49 +49,53 @@ enum PyTorchReader {
         return result
     }
 
-    /// The dict of tensors: the root itself, or a dict under a common wrapper key.
-    private static func findStateDict(
-        _ root: PickleValue, path: String, result: inout SourceTensors
-    ) throws(FormatError) -> PickleDict {
-        guard case .dict(let dict) = root else {
-            throw FormatError(.unsupported, file: path, "the pickle holds a \(root.kindName), not a state dict")
+    /// The pickle's value, the dialect it was read in, and where its storages are.
+    private static func load(_ path: String) throws(FormatError) -> (
+        PickleValue, RestrictedUnpickler.Dialect, PyTorchStorages
+    ) {
+        if LegacyPyTorch.isLegacy(try InputFile(path: path).prefix(LegacyPyTorch.magic.count)) {
+            return try LegacyPyTorch.load(path)
         }
-        func holdsTensors(_ dict: PickleDict) -> Bool {
-            dict.entries.contains { if case .tensor = $0.value { true } else { false } }
+        let archive = try ZipReader(path: path)
+        guard let picklePath = archive.entryNames.first(where: { $0 == "data.pkl" || $0.hasSuffix("/data.pkl") }) else {
+            throw FormatError(.malformed, file: path, "a zip without data.pkl is not a PyTorch checkpoint")
         }
-        if holdsTensors(dict) { return dict }
-        for wrapper in wrapperKeys {
-            if let entry = dict.entries.first(where: { if case .string(wrapper) = $0.key { true } else { false } }),
-                case .dict(let inner) = entry.value, holdsTensors(inner)
-            {
-                for (key, value) in dict.entries {
-                    guard case .string(let name) = key, name != wrapper else { continue }
-                    result.skipped.append("\(name): outside the state dict (\(value.kindName))")
-                }
-                return inner
-            }
+        let prefix = String(picklePath.dropLast("data.pkl".count))
+        if let order = try? archive.read(prefix + "byteorder"), String(decoding: order, as: UTF8.self) != "little" {
+            throw FormatError(.unsupported, file: path, "the checkpoint was saved big-endian")
         }
-        throw FormatError(.unsupported, file: path, "the pickle holds no state dict of tensors")
+        // TorchScript archives hold constants.pkl and code/ (never read) beside data.pkl.
+        let torchScript =
+            archive.entries[prefix + "constants.pkl"] != nil
+            || archive.entryNames.contains { $0.hasPrefix(prefix + "code/") }
+        let bytes = try archive.read(picklePath)
+        let dialect: RestrictedUnpickler.Dialect =
+            torchScript ? .torchScript : RestrictedUnpickler.startsWithObject(bytes) ? .moduleTree : .checkpoint
+        var unpickler = RestrictedUnpickler(bytes, dialect: dialect)
+        do {
+            return (try unpickler.load(), dialect, .zip(archive, prefix: prefix))
+        } catch {
+            throw error.attributed(to: path)
+        }
     }
 
     private static func tensor(
-        _ reference: TensorReference, dtype: DType, archive: ZipReader, prefix: String, key: String,
-        mapping: FileMapping?
+        _ reference: TensorReference, dtype: DType, storages: PyTorchStorages, key: String, mapping: FileMapping?
     ) throws(FormatError) -> Tensor {
         let storage = reference.storage
         if let mapping, isContiguous(reference), reference.offset == 0,
             elementCount(reference.shape) == storage.elementCount, storage.dtype.size == dtype.size,
-            let elements = try archive.mapped(prefix + "data/" + storage.key, dtype: dtype, in: mapping),
+            let elements = try storages.mapped(storage, dtype: dtype, in: mapping),
             elements.count == storage.elementCount
         {
             return Tensor(shape: reference.shape, storage: .mapped(elements))
         }
         switch dtype {
         case .float32:
-            let values: [Float] = try gather(reference, from: archive, prefix: prefix, key: key)
+            let values: [Float] = try gather(reference, from: storages, key: key)
             return Tensor(shape: reference.shape, values: values)
         case .float16, .bfloat16:
-            let bits: [UInt16] = try gather(reference, from: archive, prefix: prefix, key: key)
+            let bits: [UInt16] = try gather(reference, from: storages, key: key)
             return Tensor(shape: reference.shape, storage: dtype == .float16 ? .float16(bits) : .bfloat16(bits))
         }
     }
@@ -109,37 +104,35 @@ enum PyTorchReader {
     /// that the storage holds exactly its declared element count and that every element the
     /// view addresses lies inside it.
     private static func gather<T: BitwiseCopyable>(
-        _ reference: TensorReference, from archive: ZipReader, prefix: String, key: String
+        _ reference: TensorReference, from storages: PyTorchStorages, key: String
     ) throws(FormatError) -> [T] {
         let storage = reference.storage
         guard MemoryLayout<T>.stride == storage.dtype.size else {
-            throw FormatError(.malformed, file: archive.path, "tensor \(key): unexpected storage type")
+            throw FormatError(.malformed, file: storages.path, "tensor \(key): unexpected storage type")
         }
         var count = 1
         var lastIndex = reference.offset
         for (size, stride) in zip(reference.shape, reference.strides) {
             let (product, overflow) = count.multipliedReportingOverflow(by: size)
             guard !overflow, product <= 1 << 40 else {
-                throw FormatError(.malformed, file: archive.path, "tensor \(key) claims more than 2^40 elements")
+                throw FormatError(.malformed, file: storages.path, "tensor \(key) claims more than 2^40 elements")
             }
             count = product
             if size > 0 { lastIndex += (size - 1) * stride }
         }
         guard count == 0 || lastIndex < storage.elementCount else {
             throw FormatError(
-                .malformed, file: archive.path,
+                .malformed, file: storages.path,
                 "tensor \(key): its storage offset \(reference.offset), sizes and strides address element \(lastIndex) "
                     + "of a storage of \(storage.elementCount) elements")
         }
-        let entry = prefix + "data/" + storage.key
-        guard let declared = archive.entries[entry]?.uncompressedSize,
-            declared == storage.elementCount * storage.dtype.size
+        guard let declared = storages.byteCount(of: storage), declared == storage.elementCount * storage.dtype.size
         else {
             throw FormatError(
-                .malformed, file: archive.path,
+                .malformed, file: storages.path,
                 "tensor \(key): storage \(storage.key) does not hold the \(storage.elementCount) elements it declares")
         }
-        let source = try archive.read(entry, as: T.self)
+        let source = try storages.read(storage, as: T.self)
         if isContiguous(reference) {
             // Most tensors own their whole storage: hand it over without a copy.
             if reference.offset == 0 && count == source.count { return source }

@@ -1,11 +1,24 @@
-/// Rebuilds the value of a PyTorch state-dict pickle without executing anything.
+/// Rebuilds the value of a PyTorch pickle without executing anything.
 ///
 /// It understands the opcodes of protocols 2 to 5 that hold data (numbers, strings, tuples, lists,
-/// dicts, memo), and exactly the globals a state dict needs: `collections.OrderedDict`,
-/// `torch._utils._rebuild_tensor_v2` / `_rebuild_parameter` and the storage types. Any other
-/// global is refused by name at the moment it appears (`posix.system`, `builtins.eval`, …), and
-/// so is every opcode that would build or call arbitrary objects. Sizes and counts are bounded.
+/// dicts, memo), and exactly the globals ``PickleGlobal`` lists, each rebuilt as data: tensors and
+/// storages, `collections.OrderedDict`, numpy scalars, dtypes and arrays, `torch.device`. Any
+/// other global is refused by name at the moment it appears (`posix.system`, `builtins.eval`, …),
+/// and so is every opcode that would build or call arbitrary objects. Two dialects relax this for
+/// classes that are only instantiated, never called: `__torch__.*` classes in TorchScript archives,
+/// and any class of a pickled module tree (`torch.save(model)`); they become ``PickleObject``
+/// placeholders, and calling one (REDUCE) is still refused by name. Sizes and counts are bounded.
 struct RestrictedUnpickler {
+    /// Which classes may appear as placeholders.
+    enum Dialect {
+        /// State dicts and training dicts: no classes at all.
+        case checkpoint
+        /// `torch.jit.save` archives: `__torch__.*` classes.
+        case torchScript
+        /// `torch.save(model)`: any class, plus `set` and `copyreg._reconstructor`.
+        case moduleTree
+    }
+
     struct Limits {
         var maximumOpcodes = 50_000_000
         var maximumDepth = 1_000
@@ -14,15 +27,38 @@ struct RestrictedUnpickler {
     }
 
     private let bytes: [UInt8]
-    private var position = 0
+    /// The offset of the next opcode: after ``load()``, the first byte after the STOP.
+    private(set) var position: Int
+    /// Every storage the persistent ids named, by key.
+    private(set) var storages: [String: StorageReference] = [:]
+    private let dialect: Dialect
     private var stack: [PickleValue] = []
     private var marks: [Int] = []
     private var memo: [Int: PickleValue] = [:]
     private let limits: Limits
 
-    init(_ bytes: [UInt8], limits: Limits = Limits()) {
+    /// - Parameter start: where the pickle begins in `bytes` (legacy files hold several).
+    init(_ bytes: [UInt8], from start: Int = 0, dialect: Dialect = .checkpoint, limits: Limits = Limits()) {
         self.bytes = bytes
+        self.position = start
+        self.dialect = dialect
         self.limits = limits
+    }
+
+    /// Whether the pickle's value is an instance of a class built first thing (`GLOBAL`, then
+    /// `()` and NEWOBJ): the shape of `torch.save(model)`, read in the module-tree dialect.
+    static func startsWithObject(_ bytes: [UInt8]) -> Bool {
+        var index = 0
+        if bytes.starts(with: [0x80]) { index = 2 }
+        if bytes.count > index + 9, bytes[index] == 0x95 { index += 9 }  // FRAME
+        guard index < bytes.count, bytes[index] == 0x63,  // GLOBAL "module\nname\n"
+            let first = bytes[(index + 1)...].prefix(256).firstIndex(of: 0x0A),
+            let second = bytes[(first + 1)...].prefix(256).firstIndex(of: 0x0A)
+        else { return false }
+        index = second + 1
+        let memo: [UInt8: Int] = [0x71: 2, 0x72: 5, 0x94: 1]  // BINPUT, LONG_BINPUT, MEMOIZE
+        if index < bytes.count, let width = memo[bytes[index]] { index += width }
+        return bytes.count > index + 1 && bytes[index] == 0x29 && bytes[index + 1] == 0x81  // (), NEWOBJ
     }
 
     /// Runs the pickle to its STOP opcode and returns the value it built.
@@ -109,11 +145,14 @@ struct RestrictedUnpickler {
             case 0x52:  // REDUCE
                 let parts = try pop(2)
                 stack.append(try call(parts[0], arguments: parts[1]))
-            case 0x62:  // BUILD: sets an object's state; for state dicts only `_metadata`, which we drop.
-                _ = try pop(1)
-                guard let top = stack.last, case .dict = top else {
-                    throw refused("BUILD on a \(stack.last?.kindName ?? "nothing"), which a state dict never needs")
-                }
+            case 0x81:  // NEWOBJ: cls.__new__(cls, *args)
+                let parts = try pop(2)
+                stack.append(try instantiate(parts[0], arguments: parts[1]))
+            case 0x92:  // NEWOBJ_EX: cls.__new__(cls, *args, **kwargs)
+                let parts = try pop(3)
+                stack.append(try instantiate(parts[0], arguments: parts[1]))
+            case 0x62:  // BUILD
+                try build(state: try pop(1)[0])
             case 0x30: _ = try pop(1)  // POP
             case 0x31: _ = try popToMark()  // POP_MARK
             case 0x32:  // DUP
@@ -128,17 +167,65 @@ struct RestrictedUnpickler {
     // MARK: - Globals and calls
 
     private func allowedGlobal(module: String, name: String) throws(FormatError) -> PickleGlobal {
-        guard let global = PickleGlobal(module: module, name: name) else {
-            throw refused(
-                "the pickle refers to \(module.prefix(80)).\(name.prefix(80)), which a state dict never needs; "
-                    + "nothing from the file was executed")
+        if let global = PickleGlobal(module: module, name: name) { return global }
+        switch dialect {
+        case .checkpoint: break
+        case .torchScript:
+            if module == "__torch__" || module.hasPrefix("__torch__.") {
+                return .placeholderClass(module: module, name: name)
+            }
+        case .moduleTree:
+            return PickleGlobal(moduleTreeModule: module, name: name) ?? .placeholderClass(module: module, name: name)
         }
-        return global
+        throw refused(
+            "the pickle refers to \(module.prefix(80)).\(name.prefix(80)), which a checkpoint never needs; "
+                + "nothing from the file was executed")
+    }
+
+    /// NEWOBJ of a placeholder class: an object that only holds data.
+    private func instantiate(_ cls: PickleValue, arguments: PickleValue) throws(FormatError) -> PickleValue {
+        guard case .global(.placeholderClass(let module, let name)) = cls, case .tuple(let args) = arguments else {
+            throw refused("NEWOBJ of a \(cls.kindName), which a checkpoint never needs")
+        }
+        return .object(PickleObject(className: "\(module).\(name)", arguments: args))
+    }
+
+    /// BUILD: the state of a placeholder object, a numpy dtype's byte order or a numpy array's
+    /// contents; on a dict (an OrderedDict's `_metadata`) it is dropped.
+    private mutating func build(state: PickleValue) throws(FormatError) {
+        guard let top = stack.last else { throw malformed("BUILD with an empty stack") }
+        switch top {
+        case .dict: break
+        case .object(let object): object.state = state
+        case .numpyDType(let dtype):
+            // (version, byte order, subarray, names, fields, elsize, alignment, flags)
+            guard case .tuple(let fields) = state, fields.count >= 2, case .string(let order) = fields[1] else {
+                throw malformed("a numpy dtype's state is not its usual tuple")
+            }
+            dtype.bigEndian = order == ">"
+        case .numpyArray(let array):
+            guard case .tuple(let fields) = state, fields.count == 5, case .tuple(let shape) = fields[1],
+                case .numpyDType(let dtype) = fields[2], case .bool(let fortran) = fields[3]
+            else { throw malformed("a numpy array's state is not its usual tuple") }
+            var sizes: [Int] = []
+            for size in shape {
+                guard case .int(let value) = size, value >= 0, value <= 1 << 32 else {
+                    throw malformed("a numpy array's shape is not a list of small integers")
+                }
+                sizes.append(Int(value))
+            }
+            array.shape = sizes
+            array.dtype = dtype
+            array.fortranOrder = fortran
+            if case .bytes(let data) = fields[4] { array.data = data }  // an object array's list stays empty
+        default:
+            throw refused("BUILD on a \(top.kindName), which a checkpoint never needs")
+        }
     }
 
     private func call(_ callable: PickleValue, arguments: PickleValue) throws(FormatError) -> PickleValue {
         guard case .global(let global) = callable, case .tuple(let args) = arguments else {
-            throw refused("REDUCE of a \(callable.kindName), which a state dict never needs")
+            throw refused("REDUCE of a \(callable.kindName), which a checkpoint never needs")
         }
         switch global {
         case .orderedDict:
@@ -153,6 +240,58 @@ struct RestrictedUnpickler {
             return data
         case .storageType:
             throw refused("a storage type called directly")
+        case .latin1Encode:
+            guard args.count == 2, case .string(let text) = args[0], case .string("latin1") = args[1] else {
+                throw refused("_codecs.encode with arguments other than (text, \"latin1\")")
+            }
+            var bytes: [UInt8] = []
+            for scalar in text.unicodeScalars {
+                guard scalar.value < 256 else { throw malformed("latin1 text with a character above U+00FF") }
+                bytes.append(UInt8(scalar.value))
+            }
+            return .bytes(bytes)
+        case .numpyDType:
+            guard let first = args.first, case .string(let code) = first else {
+                throw malformed("numpy.dtype without a type code")
+            }
+            return .numpyDType(NumpyDType(code: code))
+        case .numpyScalar:
+            guard args.count == 2, case .numpyDType(let dtype) = args[0], case .bytes(let data) = args[1] else {
+                throw malformed("a numpy scalar without its dtype and bytes")
+            }
+            guard let value = dtype.value(of: data[...]) else {
+                throw FormatError(
+                    .unsupported, file: nil, "a numpy scalar of type \(dtype.code.prefix(16)), which is not a number")
+            }
+            return value
+        case .numpyReconstruct:
+            guard let first = args.first, case .global(.numpyNDArray) = first else {
+                throw refused("numpy _reconstruct of something other than numpy.ndarray")
+            }
+            return .numpyArray(NumpyArray())
+        case .torchDevice:
+            guard let first = args.first, case .string(let type) = first, args.count <= 2 else {
+                throw malformed("torch.device without its type")
+            }
+            if args.count == 2, case .int(let index) = args[1] { return .string("\(type):\(index)") }
+            return .string(type)
+        case .set:
+            guard let first = args.first else { return .list(PickleList()) }
+            guard case .list(let items) = first else { throw malformed("set of a \(first.kindName)") }
+            let list = PickleList()
+            list.items = items.items
+            return .list(list)
+        case .reconstructor:
+            guard args.count == 3, case .global(.objectBase) = args[1] else {
+                throw refused("copyreg._reconstructor with a base other than object")
+            }
+            return try instantiate(args[0], arguments: .tuple([]))
+        case .numpyNDArray, .objectBase:
+            throw refused("\(global.module).\(global.name) called directly; nothing from the file was executed")
+        case .placeholderClass(let module, let name):
+            throw refused(
+                "the pickle calls \(module.prefix(80)).\(name.prefix(80)), which a checkpoint never needs; "
+                    + "nothing from the file was executed")
         }
     }
 
@@ -179,15 +318,25 @@ struct RestrictedUnpickler {
         return TensorReference(storage: storage, offset: Int(offset), shape: shape, strides: stride)
     }
 
-    /// `('storage', storage_type, key, location, numel)`.
-    private func persistentLoad(_ pid: PickleValue) throws(FormatError) -> PickleValue {
-        guard case .tuple(let parts) = pid, parts.count == 5, case .string("storage") = parts[0],
+    /// `('storage', storage_type, key, location, numel)`, and in legacy files a sixth item, the
+    /// view metadata (None).
+    private mutating func persistentLoad(_ pid: PickleValue) throws(FormatError) -> PickleValue {
+        guard case .tuple(let parts) = pid, parts.count == 5 || parts.count == 6, case .string("storage") = parts[0],
             case .global(.storageType(let dtype)) = parts[1], case .string(let key) = parts[2],
             case .int(let count) = parts[4], count >= 0, count <= Int64(1) << 40
         else { throw malformed("a persistent id that is not a storage reference") }
+        if parts.count == 6, case .none = parts[5] {
+        } else if parts.count == 6 {
+            throw FormatError(.unsupported, file: nil, "a legacy storage view, which PyTorch stopped writing in 0.4")
+        }
         guard !key.isEmpty, key.count <= 64, key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") })
         else { throw malformed("a storage key that is not a plain name") }
-        return .storage(StorageReference(dtype: dtype, key: key, elementCount: Int(count)))
+        let storage = StorageReference(dtype: dtype, key: key, elementCount: Int(count))
+        if let known = storages[key], known != storage {
+            throw malformed("storage \(key) is named with two different types or sizes")
+        }
+        storages[key] = storage
+        return .storage(storage)
     }
 
     // MARK: - Stack and memo

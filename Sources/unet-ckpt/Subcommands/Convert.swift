@@ -35,8 +35,7 @@ struct Convert: ParsableCommand {
     )
     var layout: String?
 
-    @Option(help: "A mapping file (JSON) for a custom key layout; see docs/mapping.md.")
-    var map: String?
+    @OptionGroup var reading: ReadingOptions
 
     @Option(help: "Store every tensor as f32, f16 or bf16 (rounding to nearest even).")
     var dtype: String?
@@ -120,11 +119,13 @@ struct Convert: ParsableCommand {
         let outputFormat = to.flatMap(CheckpointFormat.init(rawValue:)) ?? CheckpointFormat(outputPath: output)!
         var imported: ImportedCheckpoint!
         try reportingErrors(options) {
-            let mapping = try map.map { try MappingFile(path: $0) }
+            let mapping = try reading.mapping()
             // Mapped: tensors go from the source's pages to the output with no copy in between
             // (the output is a new file renamed into place, so the source's pages stay valid).
             imported = try CheckpointImporter.read(
-                input, format: from.flatMap(CheckpointFormat.init(rawValue:)), mapping: mapping, mapFile: true,
+                input, format: from.flatMap(CheckpointFormat.init(rawValue:)), mapping: mapping,
+                weights: reading.weights,
+                mapFile: true,
                 digestLater: true)
         }
         var checkpoint = imported.checkpoint

@@ -32,8 +32,7 @@ struct Diff: ParsableCommand {
     @Flag(help: "Also compare the provenance metadata (source, writer) a conversion always changes.")
     var allMetadata = false
 
-    @Option(help: "A mapping file (JSON) for a custom key layout of both files; see docs/mapping.md.")
-    var map: String?
+    @OptionGroup var reading: ReadingOptions
 
     @Option(name: .customLong("map-a"), help: "A mapping file for A only.")
     var mapA: String?
@@ -60,8 +59,8 @@ struct Diff: ParsableCommand {
         var document: DiffDocument!
         // Any failure to read either file is exit 2: exit 1 means "they differ".
         try reportingErrors(options, exitCode: { _ in ExitStatus.unreadableInput }) {
-            let sideA = try DiffDocument.Side(path: a, mapping: mapA ?? map)
-            let sideB = try DiffDocument.Side(path: b, mapping: mapB ?? map)
+            let sideA = try DiffDocument.Side(path: a, mapping: mapA ?? reading.map, weights: reading.weights)
+            let sideB = try DiffDocument.Side(path: b, mapping: mapB ?? reading.map, weights: reading.weights)
             let comparison = try CheckpointComparison(
                 sideA.contents, sideB.contents,
                 options: ComparisonOptions(
@@ -87,8 +86,9 @@ struct DiffDocument: Encodable {
         let notes: [String]
         let contents: CheckpointContents
 
-        init(path: String, mapping: String?) throws {
-            let read = try CheckpointImporter.readContents(path, mapping: try mapping.map { try MappingFile(path: $0) })
+        init(path: String, mapping: String?, weights: WeightsChoice?) throws {
+            let read = try CheckpointImporter.readContents(
+                path, mapping: try mapping.map { try MappingFile(path: $0) }, weights: weights)
             file = path
             format = read.format.rawValue
             layout = read.layout

@@ -26,8 +26,7 @@ struct Draw: ParsableCommand {
     @Option(help: "The input size: one side for a square (cubic) input, or every side (H×W, D×H×W; x also works).")
     var inputSize: String?
 
-    @Option(help: "A mapping file (JSON) for a custom key layout; see docs/mapping.md.")
-    var map: String?
+    @OptionGroup var reading: ReadingOptions
 
     @OptionGroup var options: CommonOptions
 
@@ -90,7 +89,7 @@ struct Draw: ParsableCommand {
             return (file.architecture, file.metadata)
         }
         let imported = try CheckpointImporter.read(
-            checkpoint, format: format, mapping: try map.map { try MappingFile(path: $0) })
+            checkpoint, format: format, mapping: try reading.mapping(), weights: reading.weights)
         for note in imported.notes { printWarning(note) }
         return (imported.checkpoint.architecture, imported.checkpoint.metadata)
     }

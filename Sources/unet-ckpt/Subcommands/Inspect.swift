@@ -25,8 +25,7 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Print one JSON document instead of text.")
     var json = false
 
-    @Option(help: "A mapping file (JSON) for a custom key layout; see docs/mapping.md.")
-    var map: String?
+    @OptionGroup var reading: ReadingOptions
 
     @OptionGroup var options: CommonOptions
 
@@ -45,7 +44,7 @@ struct Inspect: ParsableCommand {
             return (summary, tensors)
         }
         let imported = try CheckpointImporter.read(
-            file, format: format, mapping: try map.map { try MappingFile(path: $0) })
+            file, format: format, mapping: try reading.mapping(), weights: reading.weights)
         let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
         var summary = CheckpointSummary(
             imported.checkpoint, file: file, format: "\(format.rawValue), layout \(imported.layout)", storedBytes: size,

@@ -56,8 +56,7 @@ struct Predict: ParsableCommand {
     @Option(help: "With --tile on a same-padding network: pixels discarded on each side of a tile (default tile/4).")
     var halo: Int?
 
-    @Option(help: "A mapping file (JSON) for a custom key layout; see docs/mapping.md.")
-    var map: String?
+    @OptionGroup var reading: ReadingOptions
 
     @OptionGroup var options: CommonOptions
 
@@ -85,8 +84,9 @@ struct Predict: ParsableCommand {
     func run() throws {
         var checkpoint: Checkpoint!
         try reportingErrors(options) {
-            let mapping = try map.map { try MappingFile(path: $0) }
-            checkpoint = try CheckpointImporter.read(self.checkpoint, mapping: mapping).checkpoint
+            checkpoint = try CheckpointImporter.read(
+                self.checkpoint, mapping: try reading.mapping(), weights: reading.weights
+            ).checkpoint
         }
         do {
             let model = try UNetModel(checkpoint)

@@ -162,6 +162,34 @@ struct LibraryLayoutTests {
         }
     }
 
+    @Test("an nnU-Net checkpoint written into a results folder reads back whole, plans and dataset.json beside it")
+    func nnunetResultsExport() throws {
+        let source = Fixtures.path(
+            "libraries/nnunet/Dataset208_nnunet_resenc_3d/nnUNetTrainer__nnUNetPlans__3d_fullres")
+        let imported = try CheckpointImporter.read(source)
+        let directory = try TemporaryDirectory()
+        let folder = directory.file("Dataset208/nnUNetTrainer__nnUNetPlans__3d_fullres")
+        let output = folder + "/fold_0/checkpoint_final.pth"
+        let notes = try CheckpointExporter.write(imported.checkpoint, to: output, format: .pytorch)
+        #expect(notes.contains("wrote \(folder)/plans.json"))
+        let again = try CheckpointImporter.read(folder)
+        #expect(again.checkpoint.architecture == imported.checkpoint.architecture)
+        #expect(again.checkpoint.tensors == imported.checkpoint.tensors)
+        #expect(
+            again.checkpoint.metadata.additionalFields["nnunet"]?["plans"]
+                == imported.checkpoint.metadata.additionalFields["nnunet"]?["plans"])
+        #expect(again.container.kind == .nnUNet)
+        // A plans.json of another network in the way stops the export before anything is written.
+        let other = directory.file("Other/nnUNetTrainer__nnUNetPlans__3d_fullres")
+        try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
+        try Data(#"{"plans_name": "other"}"#.utf8).write(to: URL(fileURLWithPath: other + "/plans.json"))
+        #expect(throws: FormatError.self) {
+            try CheckpointExporter.write(
+                imported.checkpoint, to: other + "/fold_0/checkpoint_final.pth", format: .pytorch)
+        }
+        #expect(!FileManager.default.fileExists(atPath: other + "/fold_0/checkpoint_final.pth"))
+    }
+
     @Test("two copies of a tensor that differ are refused, naming both")
     func differingCopies() throws {
         var source = try PyTorchReader.read(Fixtures.path("libraries/nnunet-plainconv-2d.pth"))

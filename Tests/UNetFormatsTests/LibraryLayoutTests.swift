@@ -29,13 +29,19 @@ struct LibraryLayoutTests {
         let files: [Entry]
     }
 
-    /// The layout each library's files are read in.
-    static let layouts = ["dynamic-network-architectures": "nnunet"]
+    /// The layout each library class's files are read in.
+    static let layouts = [
+        "dynamic_network_architectures.architectures.unet.PlainConvUNet": "nnunet",
+        "dynamic_network_architectures.architectures.unet.ResidualEncoderUNet": "nnunet",
+        "segmentation_models_pytorch.Unet": "smp-unet",
+        "monai.networks.nets.UNet": "monai-unet",
+        "monai.networks.nets.BasicUNet": "monai-basicunet",
+    ]
 
     static let indexPath = Fixtures.path("libraries/index.json")
     static let index: [Index.Entry] =
         (try? JSONDecoder().decode(Index.self, from: Data(contentsOf: URL(fileURLWithPath: indexPath))))?.files ?? []
-    static let readable = index.filter { layouts[$0.library] != nil && $0.sameAs != nil }
+    static let readable = index.filter { layouts[$0.className] != nil && $0.sameAs != nil }
 
     @Test("the index lists every library's files")
     func indexIsPresent() throws {
@@ -48,10 +54,11 @@ struct LibraryLayoutTests {
     func sameNetwork(_ entry: Index.Entry) throws {
         let imported = try CheckpointImporter.read(Fixtures.path("libraries/\(entry.file)"))
         let expected = try CheckpointFile(path: Fixtures.path(try #require(entry.sameAs))).read()
-        #expect(imported.layout == Self.layouts[entry.library])
-        var architecture = imported.checkpoint.architecture
-        architecture.name = expected.architecture.name
-        #expect(architecture == expected.architecture, "\(architecture.differences(from: expected.architecture))")
+        #expect(imported.layout == Self.layouts[entry.className])
+        var architecture = Self.withoutDropoutRates(imported.checkpoint.architecture)
+        let expectedArchitecture = Self.withoutDropoutRates(expected.architecture)
+        architecture.name = expectedArchitecture.name
+        #expect(architecture == expectedArchitecture, "\(architecture.differences(from: expectedArchitecture))")
         #expect(imported.checkpoint.tensors.count == expected.tensors.count)
         for (key, tensor) in expected.tensors {
             #expect(imported.checkpoint.tensors[key]?.floatValues() == tensor.floatValues(), "\(key)")
@@ -68,9 +75,11 @@ struct LibraryLayoutTests {
         let path = Fixtures.path("libraries/\(entry.file)")
         let imported = try CheckpointImporter.read(path)
         let directory = try TemporaryDirectory()
-        let output = directory.file("export.pth")
-        try CheckpointExporter.write(imported.checkpoint, to: output, format: .pytorch)
-        let written = try PyTorchReader.read(output)
+        // A save_pretrained folder is written as one (config.json beside model.safetensors).
+        let pretrained = entry.kind == "smp_pretrained"
+        let output = directory.file(pretrained ? "model.safetensors" : "export.pth")
+        try CheckpointExporter.write(imported.checkpoint, to: output, format: pretrained ? .safetensors : .pytorch)
+        let written = pretrained ? try Safetensors.read(output) : try PyTorchReader.read(output)
         let (weights, _) = try ModelFolder.resolve(path)
         let original =
             CheckpointFormat.safetensors == (try CheckpointFormat.detect(weights))
@@ -81,9 +90,37 @@ struct LibraryLayoutTests {
         for (key, tensor) in written.tensors {
             #expect(tensor.floatValues() == originalTensors[key]?.floatValues(), "\(key)")
         }
-        let again = try CheckpointImporter.read(output)
+        let again = try CheckpointImporter.read(pretrained ? directory.path : output)
         #expect(again.layout == imported.layout)
         #expect(again.checkpoint.architecture == imported.checkpoint.architecture)
+    }
+
+    /// The network with every dropout rate 0: a state dict does not hold the rate (the layouts
+    /// say what they assumed), and dropout does nothing at inference.
+    static func withoutDropoutRates(_ architecture: UNetArchitecture) -> UNetArchitecture {
+        func clear(_ layers: [Layer]) -> [Layer] {
+            layers.map { layer in
+                switch layer {
+                case .dropout: .dropout(.init(rate: 0))
+                case .residual(var residual):
+                    {
+                        residual.body = clear(residual.body)
+                        residual.shortcut = clear(residual.shortcut)
+                        residual.after = clear(residual.after)
+                        return .residual(residual)
+                    }()
+                default: layer
+                }
+            }
+        }
+        var result = architecture
+        for index in result.encoder.indices { result.encoder[index].layers = clear(result.encoder[index].layers) }
+        for index in result.decoder.indices {
+            result.decoder[index].up = clear(result.decoder[index].up)
+            result.decoder[index].layers = clear(result.decoder[index].layers)
+        }
+        for index in result.heads.indices { result.heads[index].layers = clear(result.heads[index].layers) }
+        return result
     }
 
     @Test("a bare nnU-Net state dict says what it assumed; its plans say it instead")
@@ -207,5 +244,92 @@ struct LibraryLayoutTests {
             return message.contains("decoder.encoder.stages.1.0.convs.0.conv.weight")
                 && message.contains("encoder.stages.1.0.convs.0.conv.weight") && message.contains("differ")
         }
+    }
+}
+
+/// What the library layouts assume when a file does not say it, and what they refuse.
+@Suite("Library layout assumptions and refusals")
+struct LibraryLayoutAssumptionTests {
+    /// The key plan of a library file, after `change` edits its tensors.
+    func plan(
+        _ file: String, entries: [String: JSONValue] = [:], notes: inout [String],
+        _ change: (inout SourceTensors) -> Void = { _ in }
+    ) throws -> KeyPlan {
+        var source = try PyTorchReader.read(Fixtures.path("libraries/\(file)"))
+        change(&source)
+        return try KeyPlan.make(for: &source, mapping: nil, file: file, notes: &notes, entries: entries)
+    }
+
+    func refusal(_ file: String, _ change: (inout SourceTensors) -> Void) -> String {
+        var notes: [String] = []
+        do {
+            _ = try plan(file, notes: &notes, change)
+            return ""
+        } catch {
+            return (error as? FormatError)?.message ?? "\(error)"
+        }
+    }
+
+    @Test("a bare smp state dict assumes smp's default activation; config.json says it instead")
+    func smpAssumptions() throws {
+        let bare = try CheckpointImporter.read(Fixtures.path("libraries/smp-unet-resnet18.pth"))
+        #expect(bare.notes.contains("assumption: \(SMPUNetLayout.assumedActivation)"))
+        let folder = try CheckpointImporter.read(Fixtures.path("libraries/smp-unet-resnet50"))
+        #expect(!folder.notes.contains { $0.hasPrefix("assumption:") })
+        #expect(folder.checkpoint.architecture.heads.first?.layers.last == .activation(.init(.sigmoid)))
+    }
+
+    @Test("smp's ResNet stages past the depth are left out, with a note")
+    func smpUnusedStages() throws {
+        var notes: [String] = []
+        let plan = try plan("smp-unet-resnet18.pth", notes: &notes) { source in
+            for block in 0..<2 {
+                let zeros = Array(repeating: Float(0), count: 256 * 128 * 9)
+                source.tensors.append(
+                    ("encoder.layer3.\(block).conv1.weight", Tensor(shape: [256, 128, 3, 3], values: zeros)))
+            }
+        }
+        #expect(plan.layout == SMPUNetLayout.name)
+        #expect(notes.contains { $0.contains("left out 2 tensors") })
+    }
+
+    @Test("smp with scse attention is refused, naming it")
+    func smpAttention() {
+        let message = refusal("smp-unet-resnet18.pth") { source in
+            source.tensors.append(
+                ("decoder.blocks.0.attention1.attention.sSE.0.weight", Tensor(shape: [1], values: [0])))
+        }
+        #expect(message.contains("scse"))
+    }
+
+    @Test("a bare MONAI UNet says it assumed strides 2; hyper_parameters say them instead")
+    func monaiUNetAssumptions() throws {
+        var notes: [String] = []
+        _ = try plan("monai-unet-3d-batch.pth", notes: &notes)
+        #expect(notes.contains("assumption: \(MonaiUNetLayout.assumedStrides)"))
+        #expect(notes.contains("assumption: \(MonaiUNetLayout.assumedReLU)"))
+
+        let hyper: JSONValue = .object([
+            "net": .object([
+                "spatial_dims": .number(2), "in_channels": .number(1), "out_channels": .number(2),
+                "channels": JSONValue([4, 8, 16]), "strides": JSONValue([2, 2]), "num_res_units": .number(2),
+                "dropout": .number(0.1),
+            ])
+        ])
+        notes = []
+        let plan = try plan("monai-unet-2d-residual.pth", entries: ["hyper_parameters": hyper], notes: &notes)
+        #expect(!notes.contains { $0.hasPrefix("assumption:") })
+        let expected = try CheckpointFile(path: Fixtures.path("schema2/monai-unet-2d-residual.h5")).read()
+        var architecture = try #require(plan.architecture)
+        architecture.name = expected.architecture.name
+        #expect(architecture == expected.architecture)
+    }
+
+    @Test("a MONAI UNet whose keys end mid-level is refused, naming the missing layer")
+    func monaiUNetTruncated() {
+        let message = refusal("monai-unet-2d-residual.pth") { source in
+            source.tensors.removeAll { $0.key.hasPrefix("model.1.submodule.2.") }
+        }
+        #expect(message.contains("model.1.submodule.2.0.conv.weight") && message.contains("mid-level"))
     }
 }

@@ -79,9 +79,9 @@ public enum CheckpointExporter {
                         (ExportMetadataKeys.metadata, .json(.string(try CanonicalJSONText.string(checkpoint.metadata))))
                     )
                 } else if chosen == NNUNetLayout.name, NNUNetLayout.isTrainingCheckpoint(path) {
-                    notes += try writeNNUNetResults(checkpoint.metadata, beside: path)
                     entries = try NNUNetLayout.trainingCheckpoint(
                         weights: entries, metadata: checkpoint.metadata, file: path)
+                    notes += try writeBesideFiles(NNUNetLayout.self, checkpoint.metadata, weights: path)
                 } else {
                     notes.append(
                         "a .pth in the \(chosen) layout keeps the weights and mask_values; other metadata is not written"
@@ -95,6 +95,9 @@ public enum CheckpointExporter {
                 }
                 metadata[ExportMetadataKeys.architecture] = try CanonicalJSONText.string(checkpoint.architecture)
                 metadata[ExportMetadataKeys.metadata] = try CanonicalJSONText.string(checkpoint.metadata)
+                if let library = libraryLayouts.first(where: { $0.name == chosen }) {
+                    notes += try writeBesideFiles(library, checkpoint.metadata, weights: path)
+                }
                 try Safetensors.write(entries, metadata: metadata, to: path)
             }
         case .kerasH5, .kerasWeights:
@@ -158,11 +161,13 @@ public enum CheckpointExporter {
         return entries
     }
 
-    /// Writes `plans.json` and `dataset.json` into the results folder of an nnU-Net checkpoint
-    /// (each atomically; one already there is kept when it is the same JSON, else refused).
-    private static func writeNNUNetResults(_ metadata: CheckpointMetadata, beside path: String) throws -> [String] {
-        let files = NNUNetLayout.resultsFiles(for: path, metadata: metadata)
-        guard !files.isEmpty else {
+    /// Writes the files a library reads beside the weights (each atomically; one already there
+    /// is kept when it is the same JSON, else refused before anything is written).
+    private static func writeBesideFiles(
+        _ layout: any LibraryLayout.Type, _ metadata: CheckpointMetadata, weights path: String
+    ) throws -> [String] {
+        let files = layout.besideFiles(for: path, metadata: metadata)
+        if files.isEmpty, layout == NNUNetLayout.self {
             return [
                 "plans.json and dataset.json were not written: nnU-Net's predictor finds them one folder above "
                     + "the checkpoint's fold_N folder (<results>/<Trainer>__<Plans>__<configuration>/fold_N/)"

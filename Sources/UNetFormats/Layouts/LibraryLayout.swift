@@ -20,14 +20,22 @@ protocol LibraryLayout: Sendable {
     static func reading(_ arguments: JSONValue, file: String?) throws(FormatError) -> LayoutReading
     /// What the file says of the data besides the network (classes, the library's settings).
     static func metadata(_ input: LayoutInput) -> CheckpointMetadata
+    /// The files the library reads beside weights written to `path` (nnU-Net's plans.json,
+    /// smp's config.json), from what the checkpoint recorded; none by default.
+    static func besideFiles(for path: String, metadata: CheckpointMetadata) -> [(path: String, json: JSONValue)]
 }
 
 extension LibraryLayout {
     static func metadata(_ input: LayoutInput) -> CheckpointMetadata { CheckpointMetadata() }
+    static func besideFiles(for path: String, metadata: CheckpointMetadata) -> [(path: String, json: JSONValue)] {
+        []
+    }
 }
 
 /// The library layouts, in the order they are tried (after unet-ckpt's own keys).
-let libraryLayouts: [any LibraryLayout.Type] = [NNUNetLayout.self]
+let libraryLayouts: [any LibraryLayout.Type] = [
+    NNUNetLayout.self, SMPUNetLayout.self, MonaiUNetLayout.self, MonaiBasicUNet3DLayout.self,
+]
 
 /// What a layout reads: the tensor keys and shapes of the file, and what else it holds.
 struct LayoutInput {
@@ -45,6 +53,13 @@ struct LayoutInput {
         self.shapes = shapes
         self.entries = entries
         self.file = file
+    }
+
+    /// How many of `key(0)`, `key(1)`, … are tensors, counting until the first that is not.
+    func count(_ key: (Int) -> String) -> Int {
+        var count = 0
+        while count < 1000, shapes[key(count)] != nil { count += 1 }
+        return count
     }
 
     /// An error naming the file and the layout.
@@ -116,14 +131,19 @@ struct KeyedLayers {
     /// The same value on every axis.
     func axes(_ value: Int) -> [Int] { Array(repeating: value, count: dims) }
 
+    /// "Same" padding of an odd kernel: `(k − 1) / 2` per axis.
+    func padding(_ kernel: [Int]) -> [Int] { kernel.map { ($0 - 1) / 2 } }
+
     mutating func conv(
         _ source: String, in prefix: String, out: Int, kernel: [Int], stride: [Int]? = nil, padding: [Int],
-        bias: Bool
+        groups: Int = 1, bias: Bool
     ) -> Layer {
         let name = name("conv", in: prefix)
         bind(source, to: name, in: prefix, bias ? ["weight", "bias"] : ["weight"])
         return .conv(
-            .init(name: name, out: out, kernel: kernel, stride: stride, padding: .explicit(padding), bias: bias))
+            .init(
+                name: name, out: out, kernel: kernel, stride: stride, padding: .explicit(padding), groups: groups,
+                bias: bias))
     }
 
     mutating func convTranspose(

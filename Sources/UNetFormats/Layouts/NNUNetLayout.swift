@@ -249,7 +249,8 @@ enum NNUNetLayout: LibraryLayout {
 
     /// `plans.json` and `dataset.json` for the results folder of a checkpoint written in
     /// `<results>/<Trainer>__<Plans>__<configuration>/fold_N/`; none for a checkpoint elsewhere.
-    static func resultsFiles(for path: String, metadata: CheckpointMetadata) -> [(path: String, json: JSONValue)] {
+    static func besideFiles(for path: String, metadata: CheckpointMetadata) -> [(path: String, json: JSONValue)] {
+        guard isTrainingCheckpoint(path) else { return [] }
         let fold = URL(fileURLWithPath: path).deletingLastPathComponent()
         guard fold.lastPathComponent.hasPrefix("fold_"), let settings = metadata.additionalFields["nnunet"] else {
             return []

@@ -66,6 +66,15 @@ public enum CheckpointExporter {
             notes += try checkpoint.write(to: path, options: options)
         case .pytorch, .safetensors:
             var entries = try stateDict(checkpoint, layout: chosen, file: path)
+            if let library = libraryLayouts.first(where: { $0.name == chosen }),
+                let arguments = checkpoint.metadata.source?.arguments,
+                case let unused = try library.reading(arguments, file: path).unused, !unused.isEmpty
+            {
+                notes.append(
+                    "wrote \(unused.count) tensors of zeros that \(library.library) builds but never runs "
+                        + "(\(unused[0].key), …), so that its strict loading finds every key; they were not kept "
+                        + "from the source and cannot change the outputs")
+            }
             if format == .pytorch {
                 if let masks = checkpoint.metadata.maskValues { entries.append(("mask_values", .json(masks))) }
                 if chosen == CanonicalLayout.name {
@@ -227,6 +236,13 @@ public enum CheckpointExporter {
             if canonical.hasSuffix(".\(statistic)") {
                 let counter = checkpoint.normCounters[String(canonical.dropLast(statistic.count + 1))] ?? 0
                 entries.append((String(key.dropLast(statistic.count)) + "num_batches_tracked", .int64Scalar(counter)))
+            }
+        }
+        for (key, shape) in reading.unused {
+            entries.append(
+                (key, .tensor(Tensor(shape: shape, values: [Float](repeating: 0, count: shape.reduce(1, *))))))
+            if key.hasSuffix(".\(statistic)") {
+                entries.append((String(key.dropLast(statistic.count)) + "num_batches_tracked", .int64Scalar(0)))
             }
         }
         return entries

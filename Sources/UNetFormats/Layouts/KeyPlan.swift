@@ -176,7 +176,7 @@ struct KeyPlan {
             copies += 1
         }
         if copies > 0 { notes.append("read past \(copies) second copies of tensors the library stores twice") }
-        let unused = reading.unused.filter { tensors[$0] != nil }
+        let unused = reading.unused.map(\.key).filter { tensors[$0] != nil }
         if !unused.isEmpty {
             skipped.formUnion(unused)
             notes.append("left out \(unused.count) tensors the library holds but its forward never reads")

@@ -79,8 +79,10 @@ struct LayoutReading: Sendable {
     /// Keys under which the library stores a tensor a second time (nnU-Net's `all_modules`,
     /// `decoder.encoder`): alias → the library key of the first copy.
     var aliases: [(alias: String, of: String)] = []
-    /// Library keys the module holds but its forward never reads (smp's unused ResNet stages).
-    var unused: [String] = []
+    /// Tensors the module holds but its forward never reads (smp's unused ResNet stages), with
+    /// their shapes: left out when read; written as zeros on export, so that the library's
+    /// strict loading finds every key it builds (the outputs cannot depend on them).
+    var unused: [(key: String, shape: [Int])] = []
     /// The library's constructor arguments, recorded in `metadata.source.arguments`.
     var arguments: JSONValue
     /// What the layout takes to be so although neither the weights nor the file show it.

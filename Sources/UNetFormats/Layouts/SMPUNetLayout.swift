@@ -333,22 +333,39 @@ enum SMPUNetLayout: LibraryLayout {
     }
 
     /// The keys of the ResNet stages the encoder holds but a shallower depth never runs.
-    private static func unusedKeys(_ encoder: Encoder, depth: Int) -> [String] {
-        let norm = ["weight", "bias", "running_mean", "running_var"]
-        var keys: [String] = []
+    private static func unusedKeys(_ encoder: Encoder, depth: Int) -> [(key: String, shape: [Int])] {
+        var tensors: [(key: String, shape: [Int])] = []
+        func conv(_ key: String, _ out: Int, _ input: Int, _ kernel: Int) {
+            tensors.append(("\(key).weight", [out, input, kernel, kernel]))
+        }
+        func norm(_ key: String, _ channels: Int) {
+            tensors += ["weight", "bias", "running_mean", "running_var"].map { ("\(key).\($0)", [channels]) }
+        }
         for layer in stride(from: max(1, depth), through: 4, by: 1) {
+            let out = encoder.channels(layer)
             for block in 0..<encoder.blocks[layer - 1] {
                 let source = "encoder.layer\(layer).\(block)"
-                for index in 1...(encoder.bottleneck ? 3 : 2) {
-                    keys.append("\(source).conv\(index).weight")
-                    keys += norm.map { "\(source).bn\(index).\($0)" }
+                let input = block > 0 ? out : layer == 1 ? 64 : encoder.channels(layer - 1)
+                if encoder.bottleneck {
+                    let width = encoder.width(layer)
+                    conv("\(source).conv1", width, input, 1)
+                    norm("\(source).bn1", width)
+                    conv("\(source).conv2", width, width / encoder.groups, 3)
+                    norm("\(source).bn2", width)
+                    conv("\(source).conv3", out, width, 1)
+                    norm("\(source).bn3", out)
+                } else {
+                    conv("\(source).conv1", out, input, 3)
+                    norm("\(source).bn1", out)
+                    conv("\(source).conv2", out, out, 3)
+                    norm("\(source).bn2", out)
                 }
-                if block == 0 && (layer > 1 || encoder.bottleneck) {
-                    keys.append("\(source).downsample.0.weight")
-                    keys += norm.map { "\(source).downsample.1.\($0)" }
+                if block == 0 && input != out || block == 0 && layer > 1 {
+                    conv("\(source).downsample.0", out, input, 1)
+                    norm("\(source).downsample.1", out)
                 }
             }
         }
-        return keys
+        return tensors
     }
 }

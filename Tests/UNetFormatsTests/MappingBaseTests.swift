@@ -50,6 +50,11 @@ struct MappingBaseTests {
             if case .norm(let norm) = layer { norm.eps } else { nil }
         }
         #expect(norms == [0.001, 0.001])
+        // The stated eps is no longer an assumption; what is still assumed is said.
+        let assumptions = imported.checkpoint.metadata.source?.assumptions ?? []
+        #expect(!assumptions.contains { $0.contains("eps") })
+        #expect(assumptions.contains { $0.contains("LeakyReLU slope 0.01") })
+        #expect(imported.checkpoint.metadata.source?.arguments?["assumed"] == nil)
     }
 
     @Test("a base that is no layout, or fields that need one, are refused naming the field")

@@ -72,7 +72,7 @@ struct KeyPlan {
         } else if let layout = libraryLayouts.first(where: { layout in
             base.map { layout.name == $0.name } ?? layout.recognizes(input)
         }) {
-            let arguments = try layout.arguments(input).merging(.object(base?.arguments ?? [:]))
+            let arguments = AssumedArguments.stating(base?.arguments ?? [:], in: try layout.arguments(input))
             var reading = try layout.reading(arguments, file: file)
             reading.metadata = layout.metadata(input)
             let canonicalByKey = Dictionary(reading.keys, uniquingKeysWith: { first, _ in first })

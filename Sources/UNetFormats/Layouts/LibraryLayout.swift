@@ -96,7 +96,7 @@ struct LayoutReading: Sendable {
         var source = target.source ?? CheckpointMetadata.Source(format: nil, layout: layout)
         source.library = library
         source.className = className
-        source.arguments = arguments
+        source.arguments = AssumedArguments.withoutAssumptions(arguments)
         source.assumptions = assumptions.isEmpty ? nil : assumptions
         target.source = source
         target.classes = target.classes ?? metadata.classes
@@ -179,5 +179,48 @@ struct KeyedLayers {
         let name = name("act", in: prefix)
         bind(source, to: name, in: prefix, ["weight"])
         return .activation(.init(.prelu, name: name, parameters: parameters))
+    }
+}
+
+/// What a layout assumed, each for the argument it stands in for. They travel with the arguments
+/// (under `assumed`) while these are read, and are recorded apart (`metadata.source.assumptions`);
+/// an argument a mapping file states (docs/mapping.md) is no longer assumed.
+struct AssumedArguments {
+    static let key = "assumed"
+    private var entries: [String: JSONValue] = [:]
+
+    /// Records that `field` (a dotted path into the arguments, `arch_kwargs.strides`) was assumed.
+    mutating func assume(_ field: String, _ text: String) { entries[field] = .string(text) }
+
+    /// Puts the assumptions into `arguments`.
+    func record(in arguments: inout [String: JSONValue]) {
+        if !entries.isEmpty { arguments[Self.key] = .object(entries) }
+    }
+
+    /// The assumptions' wording, ordered by the argument they concern.
+    static func texts(in arguments: JSONValue) -> [String] {
+        (arguments[key]?.objectValue ?? [:]).sorted { $0.key < $1.key }.compactMap(\.value.stringValue)
+    }
+
+    /// The arguments with `overrides` deep-merged in, and the assumptions they state dropped.
+    static func stating(_ overrides: [String: JSONValue], in arguments: JSONValue) -> JSONValue {
+        guard !overrides.isEmpty, case .object(var merged) = arguments.merging(.object(overrides)) else {
+            return arguments
+        }
+        let stated = JSONValue.object(overrides)
+        let kept = (arguments[key]?.objectValue ?? [:]).filter { field, _ in
+            var value: JSONValue? = stated
+            for component in field.split(separator: ".") { value = value?[String(component)] }
+            return value == nil
+        }
+        merged[key] = kept.isEmpty ? nil : .object(kept)
+        return .object(merged)
+    }
+
+    /// The arguments as the library takes them.
+    static func withoutAssumptions(_ arguments: JSONValue) -> JSONValue {
+        guard case .object(var fields) = arguments else { return arguments }
+        fields[key] = nil
+        return .object(fields)
     }
 }

@@ -46,14 +46,14 @@ enum MonaiBasicUNet3DLayout: LibraryLayout {
             "out_channels": .number(Double(head[0])), "features": JSONValue(features),
             "bias": .bool(shapes["conv_0.conv_0.conv.bias"] != nil), "upsample": .string("deconv"),
         ]
-        var assumed: [String] = []
+        var assumed = AssumedArguments()
         if let found = MonaiOptions.constructorArguments(in: input, fields: ["spatial_dims", "features"]) {
             for key in ["act", "norm", "dropout", "upsample"] where found[key] != nil { arguments[key] = found[key] }
         } else {
             if shapes["conv_0.conv_0.adn.N.running_mean"] != nil {
                 arguments["norm"] = .string("batch")
             } else if shapes["conv_0.conv_0.adn.N.weight"] != nil {
-                assumed.append(assumedAffineNorm)
+                assumed.assume("norm", assumedAffineNorm)
             } else {
                 throw fail(
                     "the convs have no norm tensors: BasicUNet's default norm (an affine instance norm) has them, "
@@ -65,11 +65,11 @@ enum MonaiBasicUNet3DLayout: LibraryLayout {
                     .string("prelu"), .object(["num_parameters": .number(Double(slopes.first ?? 1))]),
                 ])
             } else {
-                assumed.append(assumedActivation)
+                assumed.assume("act", assumedActivation)
             }
-            assumed.append(assumedDropout)
+            assumed.assume("dropout", assumedDropout)
         }
-        if !assumed.isEmpty { arguments["assumed"] = .array(assumed.map { .string($0) }) }
+        assumed.record(in: &arguments)
         return .object(arguments)
     }
 
@@ -130,6 +130,6 @@ enum MonaiBasicUNet3DLayout: LibraryLayout {
             heads: [.init(name: "head", from: 3, role: .output, layers: [head])])
         return LayoutReading(
             library: library, className: className, architecture: architecture, keys: layers.keys,
-            arguments: arguments, assumptions: arguments["assumed"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+            arguments: arguments, assumptions: AssumedArguments.texts(in: arguments))
     }
 }

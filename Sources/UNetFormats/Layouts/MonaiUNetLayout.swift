@@ -70,7 +70,7 @@ enum MonaiUNetLayout: LibraryLayout {
         let units = residual ? input.count { "model.0.conv.unit\($0).conv.weight" } : 0
         let source = "\(down("model"))"
 
-        var assumed: [String] = []
+        var assumed = AssumedArguments()
         var arguments: [String: JSONValue] = [
             "spatial_dims": .number(Double(dims)), "in_channels": .number(Double(first[1])),
             "out_channels": .number(Double(top[1])), "channels": JSONValue(channels),
@@ -92,7 +92,7 @@ enum MonaiUNetLayout: LibraryLayout {
                 return shortcut.dropFirst(2).allSatisfy { $0 == 1 } ? 1 : 2
             }
             arguments["strides"] = JSONValue(strides)
-            if strides.contains(2) { assumed.append(assumedStrides) }
+            if strides.contains(2) { assumed.assume("strides", assumedStrides) }
             if let slopes = shapes["\(source).adn.A.weight"] {
                 arguments["act"] =
                     slopes == [1]
@@ -100,22 +100,22 @@ enum MonaiUNetLayout: LibraryLayout {
                     : .array([.string("prelu"), .object(["num_parameters": .number(Double(slopes.first ?? 1))])])
             } else {
                 arguments["act"] = .string("RELU")
-                assumed.append(assumedReLU)
+                assumed.assume("act", assumedReLU)
             }
             if shapes["\(source).adn.N.running_mean"] != nil {
                 arguments["norm"] = .string("BATCH")
             } else if shapes["\(source).adn.N.weight"] != nil {
                 arguments["norm"] = .array([.string("instance"), .object(["affine": .bool(true)])])
-                assumed.append(assumedAffineNorm)
+                assumed.assume("norm", assumedAffineNorm)
             } else {
                 arguments["norm"] = .string("INSTANCE")
-                assumed.append(assumedInstanceNorm)
+                assumed.assume("norm", assumedInstanceNorm)
             }
             arguments["dropout"] = .number(0)
             arguments["adn_ordering"] = .string("NDA")
-            assumed.append(assumedADN)
+            assumed.assume("adn_ordering", assumedADN)
         }
-        if !assumed.isEmpty { arguments["assumed"] = .array(assumed.map { .string($0) }) }
+        assumed.record(in: &arguments)
         return .object(arguments)
     }
 
@@ -296,6 +296,6 @@ private struct MonaiUNetBuilder {
         return LayoutReading(
             library: MonaiUNetLayout.library, className: MonaiUNetLayout.className, architecture: architecture,
             keys: layers.keys, arguments: arguments,
-            assumptions: arguments["assumed"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+            assumptions: AssumedArguments.texts(in: arguments))
     }
 }

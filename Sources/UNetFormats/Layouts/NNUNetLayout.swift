@@ -165,7 +165,7 @@ enum NNUNetLayout: LibraryLayout {
         return .object([
             "network_class_name": .string(residual ? residualClass : plainClass), "arch_kwargs": .object(kwargs),
             "input_channels": .number(Double(inputChannels)), "num_classes": .number(Double(classes)),
-            "assumed": .array(Self.bareAssumptions.map { .string($0) }),
+            AssumedArguments.key: .object(Self.bareAssumptions.mapValues { .string($0) }),
         ])
     }
 
@@ -173,11 +173,12 @@ enum NNUNetLayout: LibraryLayout {
         residual ? "encoder.stages.0.blocks.0.conv1.conv.weight" : "encoder.stages.0.0.convs.0.conv.weight"
     }
 
-    /// What a bare nnU-Net state dict cannot show, taken from nnU-Net's default plans.
+    /// What a bare nnU-Net state dict cannot show, taken from nnU-Net's default plans, by argument.
     static let bareAssumptions = [
-        "norm eps 1e-5 and LeakyReLU slope 0.01 (nnU-Net's default plans; the state dict does not show them)",
-        "the first stage does not down-sample (stride 1, as nnU-Net plans it)",
-        "each conv is followed by its norm, then its non-linearity (nonlin_first false)",
+        "arch_kwargs.norm_op_kwargs": "norm eps 1e-5 (nnU-Net's default plans; the state dict does not show it)",
+        "arch_kwargs.nonlin_kwargs": "LeakyReLU slope 0.01 (nnU-Net's default plans; the state dict does not show it)",
+        "arch_kwargs.strides": "the first stage does not down-sample (stride 1, as nnU-Net plans it)",
+        "arch_kwargs.nonlin_first": "each conv is followed by its norm, then its non-linearity (nonlin_first false)",
     ]
 
     /// The labels as class names, and nnU-Net's settings under `nnunet` (docs/layouts.md): the
@@ -544,7 +545,7 @@ private struct NNUNetBuilder {
         let architecture = UNetArchitecture(
             name: "nnU-Net \(shortName)", spatialDims: dims, inChannels: inputChannels, encoder: encoder,
             decoder: decoder, heads: heads)
-        let assumed = arguments["assumed"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let assumed = AssumedArguments.texts(in: arguments)
         return LayoutReading(
             library: NNUNetLayout.library, className: arguments["network_class_name"]?.stringValue ?? shortName,
             architecture: architecture, keys: layers.keys, aliases: aliases, arguments: arguments, assumptions: assumed)

@@ -79,7 +79,7 @@ enum SMPUNetLayout: LibraryLayout {
             let head = shapes["segmentation_head.0.weight"], head.count == 4
         else { throw fail("encoder.conv1.weight or segmentation_head.0.weight is not a 2-D conv weight") }
 
-        var assumed: [String] = []
+        var assumed = AssumedArguments()
         let encoder = try encoderName(input, depth: depth, config: config, assumed: &assumed)
         let norm: String
         if shapes["decoder.blocks.0.conv1.1.running_mean"] != nil {
@@ -95,21 +95,21 @@ enum SMPUNetLayout: LibraryLayout {
                 throw fail("config.json's decoder_use_norm \(configured.compactText) does not match the keys (\(norm))")
             }
         } else if norm == "batchnorm" {
-            assumed.append(assumedBatchNorm)
+            assumed.assume("decoder_use_norm", assumedBatchNorm)
         }
         let activation: JSONValue
         if let configured = config?["activation"] {
             activation = configured
         } else {
             activation = .null
-            assumed.append(assumedActivation)
+            assumed.assume("activation", assumedActivation)
         }
         let interpolation: JSONValue
         if let configured = config?["decoder_interpolation"] {
             interpolation = configured
         } else {
             interpolation = .string("nearest")
-            if config == nil { assumed.append(assumedInterpolation) }
+            if config == nil { assumed.assume("decoder_interpolation", assumedInterpolation) }
         }
         if let configured = config?["encoder_depth"]?.integerValue, configured != depth {
             throw fail("config.json says encoder_depth \(configured), the keys hold \(depth) decoder blocks")
@@ -120,7 +120,7 @@ enum SMPUNetLayout: LibraryLayout {
             "decoder_attention_type": .null, "decoder_interpolation": interpolation,
             "in_channels": .number(Double(stem[1])), "classes": .number(Double(head[0])), "activation": activation,
         ]
-        if !assumed.isEmpty { arguments["assumed"] = .array(assumed.map { .string($0) }) }
+        assumed.record(in: &arguments)
         return .object(arguments)
     }
 
@@ -137,7 +137,7 @@ enum SMPUNetLayout: LibraryLayout {
     /// The encoder the keys show (its block kind and per-stage counts), the one config.json names
     /// when it agrees; where several fit the stages present, the first is taken and said.
     private static func encoderName(
-        _ input: LayoutInput, depth: Int, config: JSONValue?, assumed: inout [String]
+        _ input: LayoutInput, depth: Int, config: JSONValue?, assumed: inout AssumedArguments
     ) throws(FormatError) -> String {
         let bottleneck = input.shapes["encoder.layer1.0.conv3.weight"] != nil
         let present = (1...4).map { layer in input.count { "encoder.layer\(layer).\($0).conv1.weight" } }
@@ -172,7 +172,8 @@ enum SMPUNetLayout: LibraryLayout {
                     + encoders.map(\.name).joined(separator: ", "))
         }
         if candidates.count > 1 {
-            assumed.append(
+            assumed.assume(
+                "encoder_name",
                 "encoder_name \(first.name): \(candidates.dropFirst().map(\.name).joined(separator: ", ")) "
                     + "has the same stages up to depth \(depth) (the name does not change the output)")
         }
@@ -277,7 +278,7 @@ enum SMPUNetLayout: LibraryLayout {
         return LayoutReading(
             library: library, className: className, architecture: architecture, keys: layers.keys,
             unused: unusedKeys(encoder, depth: depth), arguments: arguments,
-            assumptions: arguments["assumed"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+            assumptions: AssumedArguments.texts(in: arguments))
     }
 
     /// torchvision's `BasicBlock` (3×3, 3×3) or `Bottleneck` (1×1, grouped 3×3 with the stride,

@@ -191,9 +191,14 @@ struct ConvertCommandTests {
         ])
         #expect(custom.status == 0, "\(custom.standardError)")
         #expect(custom.standardOutput.contains("input sides: 188, 204, 220, … (every 16)"))
+        // Without the mapping file: its tensors under their own keys, and the way to a network.
         let unmapped = try runUNetCkpt(["inspect", Fixtures.path("pytorch/paper-custom.pth")])
-        #expect(unmapped.status == 2)
-        #expect(unmapped.standardError.contains("--map"))
+        #expect(unmapped.status == 0)
+        #expect(unmapped.standardOutput.contains("format: pytorch, no layout"))
+        #expect(unmapped.standardOutput.contains("--map"))
+        let convert = try runUNetCkpt(["convert", Fixtures.path("pytorch/paper-custom.pth"), "/dev/null/x.h5"])
+        #expect(convert.status == 2)
+        #expect(convert.standardError.contains("--map"))
     }
 
     @Test("a malicious pickle is refused in one line, naming the global, and nothing runs")

@@ -242,6 +242,26 @@ struct LibraryLayoutTests {
         #expect(!FileManager.default.fileExists(atPath: other + "/fold_0/checkpoint_final.pth"))
     }
 
+    @Test("3-D weights under a 2-D layout's keys are named as such, not as missing levels")
+    func volumeInPlaneLayout() throws {
+        let source = try PyTorchReader.read(Fixtures.path("pytorch/milesial-tiny.pth"))
+        let entries: [(key: String, value: PyTorchWriter.Value)] = source.tensors.map { key, tensor in
+            let shape = tensor.shape.count == 4 ? tensor.shape + [tensor.shape[3]] : tensor.shape
+            let count = shape.reduce(1, *)
+            return (key, .tensor(Tensor(shape: shape, values: [Float](repeating: 0.5, count: count))))
+        }
+        let directory = try TemporaryDirectory()
+        let file = directory.file("milesial-3d.pth")
+        try PyTorchWriter.write(entries, to: file)
+        #expect {
+            _ = try CheckpointImporter.read(file)
+        } throws: { error in
+            let message = (error as? FormatError)?.message ?? ""
+            return message.contains("3-D weights in a milesial layout")
+                && message.contains(".double_conv.0.weight is 5-D")
+        }
+    }
+
     @Test("two copies of a tensor that differ are refused, naming both")
     func differingCopies() throws {
         var source = try PyTorchReader.read(Fixtures.path("libraries/nnunet-plainconv-2d.pth"))

@@ -9,7 +9,8 @@ public enum CheckpointExporter {
         switch format {
         case .unetH5: [CanonicalLayout.name]
         case .pytorch, .safetensors:
-            [MilesialLayout.name, MonaiBasicUNetLayout.name] + libraryLayouts.map { $0.name } + [CanonicalLayout.name]
+            [MilesialLayout.name, MonaiBasicUNetLayout.name]
+                + libraryLayouts.map { $0.name }.filter { $0 != MonaiBasicUNetLayout.name } + [CanonicalLayout.name]
         case .kerasH5, .kerasWeights: [KerasLayout.name]
         case .keras, .onnx: []
         }
@@ -128,7 +129,11 @@ public enum CheckpointExporter {
     static func stateDict(_ checkpoint: Checkpoint, layout name: String, file: String) throws(FormatError)
         -> [(key: String, value: PyTorchWriter.Value)]
     {
-        if let library = libraryLayouts.first(where: { $0.name == name }) {
+        // A name both a 1.0 layout and a library layout have (monai-basicunet: 2-D and 3-D) is the
+        // library's when the checkpoint recorded the library's arguments.
+        if let library = libraryLayouts.first(where: { $0.name == name }),
+            checkpoint.metadata.source?.arguments != nil || !knownLayouts.contains(where: { $0.name == name })
+        {
             return try libraryStateDict(checkpoint, layout: library, file: file)
         }
         guard let layout = knownLayouts.first(where: { $0.name == name }) else {

@@ -96,7 +96,9 @@ extension CheckpointImporter {
         guard let source = try foreignTensors(file, format: format) else {
             throw FormatError(.unsupported, file: path, "a unet-ckpt checkpoint always has its network")
         }
-        var entries = source.extras.mapValues { String($0.compactText.prefix(200)) }
+        var entries = source.extras.merging(source.containerEntries) { $1 }.mapValues {
+            String($0.compactText.prefix(200))
+        }
         for (name, value) in beside { entries[name] = String(value.compactText.prefix(200)) }
         return RawCheckpoint(
             file: path, format: format,

@@ -241,7 +241,19 @@ struct KeyPlan {
     /// The architecture the file carries, or the one inferred from these tensors.
     func architecture(for tensors: [String: Tensor], file: String) throws(FormatError) -> UNetArchitecture {
         if let stored = architecture { return stored }
+        // The schema 1.0 families inferred here are 2-D: name 3-D weights instead of missing levels.
+        if let volume = tensors.keys.sorted().first(where: { tensors[$0]?.shape.count == 5 }) {
+            throw FormatError(
+                .unsupported, file: file,
+                "3-D weights in a \(layout) layout (\(canonicalSource(of: volume)) is 5-D): the \(layout) layout "
+                    + "describes 2-D networks; the 3-D layouts unet-ckpt reads are in docs/layouts.md")
+        }
         return try ArchitectureInference.infer(shapes: tensors.mapValues(\.shape), known: known, file: file)
+    }
+
+    /// The source key of a canonical key, for messages.
+    private func canonicalSource(of key: String) -> String {
+        canonical.first { $0.value == key }?.key ?? key
     }
 
     /// The canonical checkpoint: renamed tensors, the inferred architecture, counters.

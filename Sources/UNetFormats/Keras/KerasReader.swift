@@ -45,6 +45,9 @@ enum KerasReader {
         return source
     }
 
+    /// Keras 3 weights (`layers/<group>/vars/<i>`). With a config, each layer's group is found by
+    /// class and order (``KerasGraph/weightGroups``) and its tensors are keyed by the layer's name;
+    /// without one, by the group names.
     private static func readWeights(_ file: HDF5File, graph: KerasGraph?, file path: String) throws -> SourceTensors {
         let root = try file.root()
         var source = SourceTensors()
@@ -54,20 +57,64 @@ enum KerasReader {
             throw FormatError(.unsupported, file: path, "a Keras weights file without a layers group")
         }
         let layers = try root.group("layers")
-        for layer in try layers.childNames() {
-            let group = try layers.group(layer)
-            guard try group.contains("vars") else { continue }
-            if try group.contains("layers") {
-                source.skipped.append("\(layer): a nested model (its inner layers are not read)")
-                continue
+        let stored = try layers.childNames()
+        guard let graph else {
+            for group in stored { try readVariables(layers.group(group), as: group, into: &source, file: path) }
+            return source
+        }
+        var claimed = Set<String>()
+        for (group, layer) in graph.weightGroups where stored.contains(group) {
+            claimed.insert(group)
+            let entry = try layers.group(group)
+            let nested = try entry.contains("layers")
+            if layer.isNested || nested {
+                guard try entry.hasWeights() else { continue }
+                throw FormatError(
+                    .unsupported, file: path,
+                    "layer \(layer.name) is a nested \(layer.className) (weights under layers/\(group)/layers/…); "
+                        + "nested models are not read: build the U-Net as one functional model")
             }
-            let vars = try group.group("vars")
-            let indices = try vars.childNames().compactMap(Int.init).sorted()
-            for index in indices {
-                source.tensors.append(("\(layer)/\(index)", try readTensor(vars.dataset(String(index)), file: path)))
+            if try entry.contains("vars"), try entry.group("vars").hasAttribute("name") {
+                let recorded = try entry.group("vars").stringAttribute("name")
+                guard recorded == layer.name else {
+                    throw FormatError(
+                        .malformed, file: path,
+                        "the weights group layers/\(group) is recorded for layer \(recorded), but by class and "
+                            + "order it belongs to layer \(layer.name) (\(layer.className)) of the config")
+                }
+            }
+            try readVariables(entry, as: layer.name, into: &source, file: path)
+        }
+        for group in stored where !claimed.contains(group) {
+            if try layers.group(group).hasWeights() {
+                throw FormatError(
+                    .malformed, file: path,
+                    "the weights group layers/\(group) belongs to no layer of the model config "
+                        + "(\(graph.layers.count) layers)")
             }
         }
         return source
+    }
+
+    /// The tensors of one group's `vars`, keyed `<key>/<index>`.
+    private static func readVariables(
+        _ group: HDF5Group, as key: String, into source: inout SourceTensors, file path: String
+    ) throws {
+        guard try group.contains("vars") else { return }
+        if try group.contains("layers") {
+            source.skipped.append("\(key): a nested model (its inner layers are not read)")
+            return
+        }
+        let vars = try group.group("vars")
+        let names = try vars.childNames()
+        let indices = names.compactMap(Int.init).sorted()
+        guard indices.count == names.count else {
+            throw FormatError(
+                .malformed, file: path, "\(vars.path) holds entries that are not numbered variables: \(names)")
+        }
+        for index in indices {
+            source.tensors.append(("\(key)/\(index)", try readTensor(vars.dataset(String(index)), file: path)))
+        }
     }
 
     private static func readTensor(_ dataset: HDF5Dataset, file: String) throws -> Tensor {
@@ -82,5 +129,18 @@ enum KerasReader {
             throw FormatError(.unsupported, file: file, "\(dataset.path) is \(dataset.type), not float32 or float16")
         }
         return try Tensor.reading(dtype: dtype, shape: dataset.shape) { try dataset.read(into: $0) }
+    }
+}
+
+extension HDF5Group {
+    /// Whether any dataset lies in this group or below (a Keras layer's group with variables).
+    /// Looks 8 groups deep at most (links may make a cycle).
+    fileprivate func hasWeights(depth: Int = 0) throws -> Bool {
+        guard depth < 8 else { return false }
+        for name in try childNames() {
+            if (try? dataset(name)) != nil { return true }
+            if let child = try? group(name), try child.hasWeights(depth: depth + 1) { return true }
+        }
+        return false
     }
 }

@@ -6,10 +6,16 @@ import UNetCheckpoint
 /// and the head. Conv2D, Conv2DTranspose and BatchNormalization carry weights.
 enum KerasLayout {
     static let name = "keras-functional"
+    /// The layout of a network read from its Keras graph as schema 2.0 (``KerasGraphWalk``).
+    static let graphName = "keras-graph"
 
     struct Plan {
+        var layout = KerasLayout.name
         var renames: [String: String] = [:]
+        /// 1.0 fields for ``ArchitectureInference`` (the keras-functional family).
         var known: [String: JSONValue] = [:]
+        /// The whole network, when it was read from the graph.
+        var architecture: UNetArchitecture?
         /// Fields taken from Keras' or the family's defaults because the file cannot show them.
         var assumptions: [String] = []
     }
@@ -26,14 +32,89 @@ enum KerasLayout {
         case activation(String)
     }
 
+    /// With a model config: the network its graph describes, as the keras-functional family (1.0)
+    /// when that family reads the same network with the same tensors in the same places, else as
+    /// schema 2.0. Without one (a `.weights.h5`): the family's reading from Keras' automatic names.
     static func plan(_ source: SourceTensors, file: String) throws(FormatError) -> Plan {
+        let shapes = Dictionary(source.tensors.map { ($0.key, $0.tensor.shape) }, uniquingKeysWith: { a, _ in a })
+        guard let graph = source.kerasGraph else { return try familyPlan(source, file: file) }
+        let reading = try KerasGraphWalk.read(graph, shapes: shapes, file: file)
+        if let family = try? familyPlan(source, file: file), sameNetwork(family, reading, shapes: shapes, file: file) {
+            return family
+        }
+        return Plan(layout: graphName, renames: reading.renames, architecture: reading.architecture)
+    }
+
+    /// Whether the family's 1.0 reading is the graph's network: equal up to layer names,
+    /// `same` padding written out, and crop for equal sizes, with each tensor at the same place.
+    private static func sameNetwork(
+        _ family: Plan, _ reading: KerasGraphWalk.Reading, shapes: [String: [Int]], file: String
+    ) -> Bool {
+        var canonical: [String: [Int]] = [:]
+        for (key, target) in family.renames {
+            guard let shape = shapes[key] else { continue }
+            canonical[target] = shape.count == 4 ? [shape[3], shape[2], shape[0], shape[1]] : shape
+        }
+        guard let inferred = try? ArchitectureInference.infer(shapes: canonical, known: family.known, file: file),
+            comparable(inferred) == comparable(reading.architecture),
+            let familyKeys = try? inferred.network().tensorSpecs.map(\.key),
+            let graphKeys = try? reading.architecture.network().tensorSpecs.map(\.key)
+        else { return false }
+        let familyPlace = Dictionary(familyKeys.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        let graphPlace = Dictionary(graphKeys.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        return familyKeys.count == graphKeys.count
+            && reading.renames.allSatisfy { key, target in
+                guard let place = graphPlace[target], let other = family.renames[key] else { return false }
+                return familyPlace[other] == place
+            }
+    }
+
+    /// The network without what the two readings name or write differently.
+    private static func comparable(_ network: UNetArchitecture) -> UNetArchitecture {
+        func strip(_ layers: [Layer]) -> [Layer] {
+            layers.map { layer in
+                switch layer {
+                case .conv(var conv):
+                    conv.name = ""
+                    if conv.padding == .same, conv.stride.allSatisfy({ $0 == 1 }),
+                        conv.kernel.allSatisfy({ $0 % 2 == 1 })
+                    {
+                        conv.padding = .explicit(zip(conv.kernel, conv.dilation).map { ($0 - 1) * $1 / 2 })
+                    }
+                    return .conv(conv)
+                case .convTranspose(var conv):
+                    conv.name = ""
+                    return .convTranspose(conv)
+                case .norm(var norm):
+                    norm.name = nil
+                    norm.momentum = nil
+                    return .norm(norm)
+                default: return layer
+                }
+            }
+        }
+        var result = network
+        result.name = nil
+        for index in result.encoder.indices { result.encoder[index].layers = strip(result.encoder[index].layers) }
+        for index in result.decoder.indices {
+            result.decoder[index].up = strip(result.decoder[index].up)
+            result.decoder[index].layers = strip(result.decoder[index].layers)
+            if result.decoder[index].merge?.match == .exact { result.decoder[index].merge?.match = .crop }
+        }
+        for index in result.heads.indices { result.heads[index].layers = strip(result.heads[index].layers) }
+        return result
+    }
+
+    /// The keras-functional family's reading (schema 1.0 fields and renames).
+    private static func familyPlan(_ source: SourceTensors, file: String) throws(FormatError) -> Plan {
         func fail(_ message: String) -> FormatError {
             FormatError(.unsupported, file: file, "cannot read the Keras model as a U-Net: \(message)")
         }
         var shapes: [String: [Int]] = [:]
         var counts: [String: Int] = [:]
         for (key, tensor) in source.tensors {
-            let layer = String(key[..<key.lastIndex(of: "/")!])
+            guard let slash = key.lastIndex(of: "/") else { throw fail("the weight \(key) has no layer") }
+            let layer = String(key[..<slash])
             if key.hasSuffix("/0") { shapes[layer] = tensor.shape }
             counts[layer, default: 0] += 1
         }
@@ -41,7 +122,7 @@ enum KerasLayout {
         if let graph = source.kerasGraph {
             steps = try graphSteps(graph, shapes: shapes, counts: counts, fail: fail)
         } else {
-            steps = try stepsFromNames(shapes: shapes, counts: counts, fail: fail)
+            steps = try stepsFromNames(shapes: shapes, counts: counts, file: file, fail: fail)
         }
         return try parse(steps, shapes: shapes, graphKnown: source.kerasGraph != nil, fail: fail)
     }
@@ -101,23 +182,27 @@ enum KerasLayout {
     /// Without a config: Conv2D layers ordered by Keras' automatic names (`conv2d`, `conv2d_1`, …);
     /// a 2×2 conv after the 3×3 ones is read as the conv after a ×2 up-sampling.
     private static func stepsFromNames(
-        shapes: [String: [Int]], counts: [String: Int], fail: (String) -> FormatError
+        shapes: [String: [Int]], counts: [String: Int], file: String, fail: (String) -> FormatError
     ) throws(FormatError) -> [Step] {
         func order(_ name: String) -> Int? {
             if name == "conv2d" { return 0 }
             return name.number(after: "conv2d_")
         }
         let names = shapes.keys.sorted()
-        guard names.allSatisfy({ order($0) != nil }) else {
-            throw fail(
-                "a .weights.h5 has no model config, and its layers (\(names.prefix(4).joined(separator: ", ")), …) do not "
-                    + "all carry Keras' automatic Conv2D names, so their order is unknown; convert the .keras or .h5 file"
-            )
+        let numbered = names.compactMap { name in order(name).map { (name, $0) } }
+        guard numbered.count == names.count, !names.isEmpty,
+            shapes.values.allSatisfy({ $0.count == 4 && $0[0] > 0 })
+        else {
+            throw FormatError(
+                .unsupported, file: file,
+                "a .weights.h5 holds no model config; read the .keras file or the legacy .h5 (model.save) "
+                    + "(its layers \(names.prefix(4).joined(separator: ", "))\(names.count > 4 ? ", …" : "") are not "
+                    + "only the plain Conv2D chain whose order the weights alone show)")
         }
-        let ordered = names.sorted { order($0)! < order($1)! }
-        let levelKernel = shapes[ordered[0]]![0]
+        let ordered = numbered.sorted { $0.1 < $1.1 }.map(\.0)
+        let levelKernel = shapes[ordered[0]]?[0] ?? 0
         return ordered.flatMap { name -> [Step] in
-            let kernel = shapes[name]!
+            let kernel = shapes[name] ?? []
             let conv = Step.conv(layer: name, kernel: kernel, bias: counts[name] == 2, activation: nil, padding: nil)
             return kernel[0] == 2 && levelKernel != 2 ? [.upsample(layer: "", interpolation: "nearest"), conv] : [conv]
         }

@@ -64,9 +64,10 @@ struct KeyPlan {
             known = mapping.architecture
         } else if source.isKeras {
             let keras = try KerasLayout.plan(source, file: file)
-            name = KerasLayout.name
+            name = keras.layout
             rename = { keras.renames[$0] }
             known = keras.known
+            stored = keras.architecture ?? stored
             notes += keras.assumptions.map { "assumption: \($0)" }
             kerasKernels = true
         } else if let layout = libraryLayouts.first(where: { layout in

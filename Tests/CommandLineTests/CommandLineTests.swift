@@ -194,7 +194,7 @@ struct ConvertCommandTests {
         // Without the mapping file: its tensors under their own keys, and the way to a network.
         let unmapped = try runUNetCkpt(["inspect", Fixtures.path("pytorch/paper-custom.pth")])
         #expect(unmapped.status == 0)
-        #expect(unmapped.standardOutput.contains("format: pytorch, no layout"))
+        #expect(unmapped.standardOutput.contains("format: pytorch, not read as a network"))
         #expect(unmapped.standardOutput.contains("--map"))
         let convert = try runUNetCkpt(["convert", Fixtures.path("pytorch/paper-custom.pth"), "/dev/null/x.h5"])
         #expect(convert.status == 2)

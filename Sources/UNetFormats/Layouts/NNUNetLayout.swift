@@ -338,7 +338,9 @@ private struct NNUNetBuilder {
         kernels = try perStageAndAxis("kernel_sizes")
         strides = try perStageAndAxis("strides")
         guard kernels.allSatisfy({ $0.allSatisfy { $0 >= 1 && $0 % 2 == 1 } }) else {
-            throw fail("an even kernel size: nnU-Net's padding (k-1)/2 keeps sizes only for odd kernels")
+            throw fail(
+                "a kernel size that is not odd and positive: nnU-Net's padding (k-1)/2 keeps sizes only for odd kernels"
+            )
         }
         bias = kwargs["conv_bias"]?.boolValue ?? false
         nonlinFirst = kwargs["nonlin_first"]?.boolValue ?? false

@@ -63,7 +63,7 @@ struct Inspect: ParsableCommand {
                 // No layout describes the keys: the tensors are still shown under their own keys.
                 guard let raw = try? CheckpointImporter.readRaw(file, reason: error.message) else { throw error }
                 if json { try JSONOutput.print(raw) } else { print(RawSummaryText(raw).render()) }
-                printWarning("no layout describes this file, so it has no network to show (see the reason above)")
+                printWarning("the file was not read as a network, so only its tensors are shown (the reason is above)")
                 return
             }
             let (summary, tensors) = summarised
@@ -250,14 +250,14 @@ struct SummaryText {
     }
 }
 
-/// The rendering of a file no layout describes: its tensors under their own keys.
+/// The rendering of a file not read as a network (no layout describes it, or its layout refused it): its tensors under their own keys.
 struct RawSummaryText {
     let raw: RawCheckpoint
 
     init(_ raw: RawCheckpoint) { self.raw = raw }
 
     func render() -> String {
-        var sections = ["\(raw.file)\nformat: \(raw.format.rawValue), no layout\n\(raw.reason)"]
+        var sections = ["\(raw.file)\nformat: \(raw.format.rawValue), not read as a network\n\(raw.reason)"]
         var groups = TextTable([.init("keys"), .init("tensors", .right), .init("params", .right)])
         for group in raw.groups() {
             groups.append([group.prefix, String(group.tensorCount), Format.count(group.parameterCount)])

@@ -74,6 +74,8 @@ struct ContainerTests {
         #expect(imported.container.weights.rawValue == fixture.weights)
         #expect(imported.container.otherWeights?.rawValue == fixture.also)
         #expect(imported.container.legacyFormat == (fixture.legacy ?? false))
+        // The checkpoint records where its weights were taken from.
+        #expect(imported.checkpoint.metadata.source?.container == imported.container.summary)
         if let prefix = fixture.prefix { #expect(imported.container.removedPrefix == prefix) }
         if let key = fixture.key, case .trainingDict(let found) = imported.container.kind { #expect(found == key) }
         for entry in fixture.entries ?? [] { #expect(imported.containerEntries[entry] != nil, "\(entry)") }

@@ -177,6 +177,7 @@ public enum CheckpointImporter {
             metadata.source = CheckpointMetadata.Source(
                 format: format.rawValue, layout: layout, fileName: URL(fileURLWithPath: path).lastPathComponent,
                 sha256: try digest?())
+            metadata.source?.container = source.container.summary
         }
         return metadata
     }

@@ -73,3 +73,32 @@ struct MappingBaseTests {
         }
     }
 }
+
+@Suite("milesial with Down as a Sequential")
+struct MilesialSequentialTests {
+    @Test("downN.1.double_conv keys read as milesial's, and export back under the same keys")
+    func sequentialDown() throws {
+        let plain = Fixtures.path("pytorch/milesial-tiny.pth")
+        let source = try PyTorchReader.read(plain)
+        func renamed(_ key: String) -> String { key.replacingOccurrences(of: ".maxpool_conv.", with: ".") }
+        let entries: [(key: String, value: PyTorchWriter.Value)] =
+            source.tensors.map { (renamed($0.key), .tensor($0.tensor)) }
+            + source.integers.map { (renamed($0.key), .int64Scalar($0.value)) }
+        let directory = try TemporaryDirectory()
+        let file = directory.file("sequential.pth")
+        try PyTorchWriter.write(entries, to: file)
+        let expected = try CheckpointImporter.read(plain).checkpoint
+        let imported = try CheckpointImporter.read(file)
+        #expect(imported.layout == "milesial-sequential-down")
+        #expect(imported.checkpoint.tensors == expected.tensors)
+        var architecture = imported.checkpoint.architecture
+        architecture.name = expected.architecture.name
+        #expect(architecture == expected.architecture)
+        let back = directory.file("back.pth")
+        try CheckpointExporter.write(imported.checkpoint, to: back, format: .pytorch)
+        let written = try PyTorchReader.read(back)
+        #expect(
+            Set(written.tensors.map(\.key))
+                == Set(entries.compactMap { if case .tensor = $0.value { $0.key } else { nil } }))
+    }
+}

@@ -9,7 +9,7 @@ public enum CheckpointExporter {
         switch format {
         case .unetH5: [CanonicalLayout.name]
         case .pytorch, .safetensors:
-            [MilesialLayout.name, MonaiBasicUNetLayout.name]
+            [MilesialLayout.name, MilesialSequentialLayout.name, MonaiBasicUNetLayout.name]
                 + libraryLayouts.map { $0.name }.filter { $0 != MonaiBasicUNetLayout.name } + [CanonicalLayout.name]
         case .kerasH5, .kerasWeights: [KerasLayout.name]
         case .keras, .onnx: []

@@ -18,7 +18,9 @@ protocol ProjectLayout: Sendable {
 }
 
 /// The layouts recognised without a mapping file, in the order they are tried.
-let knownLayouts: [any ProjectLayout.Type] = [CanonicalLayout.self, MilesialLayout.self, MonaiBasicUNetLayout.self]
+let knownLayouts: [any ProjectLayout.Type] = [
+    CanonicalLayout.self, MilesialSequentialLayout.self, MilesialLayout.self, MonaiBasicUNetLayout.self,
+]
 
 /// The largest N of the keys' first components `<prefix>N` (0 when there is none): the depth of a
 /// layout that numbers its down-sampling steps from 1, told even when some of their tensors are missing.
@@ -132,6 +134,42 @@ enum MilesialLayout: ProjectLayout {
         if !keys.contains("up1.up.weight") {
             defaults["upsample"] = .object(["kind": .string("bilinear"), "align_corners": .bool(true)])
         }
+        return defaults
+    }
+}
+
+/// milesial's network with `Down` written as an `nn.Sequential(MaxPool2d, DoubleConv)` instead of
+/// a module holding one (`down1.1.double_conv.0.weight` for `down1.maxpool_conv.1.double_conv.0.weight`),
+/// as many copies of its code do; everything else is milesial's.
+enum MilesialSequentialLayout: ProjectLayout {
+    static let name = "milesial-sequential-down"
+
+    static func recognizes(_ keys: Set<String>) -> Bool {
+        keys.contains("inc.double_conv.0.weight") && keys.contains("outc.conv.weight")
+            && keys.contains("down1.1.double_conv.0.weight")
+    }
+
+    static func depth(of keys: Set<String>) -> Int { deepestLevel(keys, prefix: "down") }
+
+    /// `downN.1.…` ↔ `downN.maxpool_conv.1.…`.
+    private static func milesialKey(_ key: String) -> String {
+        let parts = key.split(separator: ".", maxSplits: 1).map(String.init)
+        guard parts.count == 2, parts[0].number(after: "down") != nil, parts[1].hasPrefix("1.") else { return key }
+        return "\(parts[0]).maxpool_conv.\(parts[1])"
+    }
+
+    static func canonicalKey(for key: String, depth: Int) -> String? {
+        guard !key.contains(".maxpool_conv.") else { return nil }
+        return MilesialLayout.canonicalKey(for: milesialKey(key), depth: depth)
+    }
+
+    static func sourceKey(for canonicalKey: String, depth: Int) -> String? {
+        MilesialLayout.sourceKey(for: canonicalKey, depth: depth)?.replacingOccurrences(of: ".maxpool_conv.", with: ".")
+    }
+
+    static func architectureDefaults(_ keys: Set<String>) -> [String: JSONValue] {
+        var defaults = MilesialLayout.architectureDefaults(keys)
+        defaults["name"] = .string(name)
         return defaults
     }
 }

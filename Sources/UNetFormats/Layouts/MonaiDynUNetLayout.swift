@@ -92,7 +92,9 @@ enum MonaiDynUNetLayout: LibraryLayout {
             arguments["strides"] = .array(strides.map { JSONValue($0) })
             assumed.assume("strides", assumedStrides)
             if shapes["input_block.norm1.running_mean"] != nil {
-                arguments["norm_name"] = .string("BATCH")
+                arguments["norm_name"] =
+                    shapes["input_block.norm1.weight"] != nil
+                    ? .string("BATCH") : .array([.string("BATCH"), .object(["affine": .bool(false)])])
             } else if shapes["input_block.norm1.weight"] != nil {
                 assumed.assume("norm_name", assumedAffineNorm)
             } else {

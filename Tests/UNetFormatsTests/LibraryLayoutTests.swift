@@ -36,6 +36,8 @@ struct LibraryLayoutTests {
         "segmentation_models_pytorch.Unet": "smp-unet",
         "monai.networks.nets.UNet": "monai-unet",
         "monai.networks.nets.BasicUNet": "monai-basicunet",
+        "monai.networks.nets.DynUNet": "monai-dynunet",
+        "monai.networks.nets.AttentionUnet": "monai-attention-unet",
     ]
 
     static let indexPath = Fixtures.path("libraries/index.json")

@@ -35,6 +35,7 @@ extension LibraryLayout {
 /// The library layouts, in the order they are tried (after unet-ckpt's own keys).
 let libraryLayouts: [any LibraryLayout.Type] = [
     NNUNetLayout.self, SMPUNetLayout.self, MonaiUNetLayout.self, MonaiBasicUNet3DLayout.self,
+    MonaiDynUNetLayout.self, MonaiAttentionUnetLayout.self,
 ]
 
 /// What a layout reads: the tensor keys and shapes of the file, and what else it holds.

@@ -30,10 +30,11 @@ enum MonaiOptions {
         return (name.lowercased(), items.count > 1 ? items[1].objectValue ?? [:] : [:])
     }
 
+    /// A norm as MONAI's `get_norm_layer` builds it.
+    typealias Norm = (kind: Layer.Norm.Kind, eps: Double, affine: Bool, groups: Int?)
+
     /// MONAI's `norm` argument as a schema norm (`nil` for `None`).
-    static func norm(_ value: JSONValue, file: String?, layout: String) throws(FormatError)
-        -> (kind: Layer.Norm.Kind, eps: Double, affine: Bool, groups: Int?)?
-    {
+    static func norm(_ value: JSONValue, file: String?, layout: String) throws(FormatError) -> Norm? {
         if value.isNull { return nil }
         guard let (name, arguments) = option(value) else {
             throw FormatError(.unsupported, file: file, "\(layout): the norm \(value.compactText) is not understood")
@@ -94,7 +95,7 @@ enum MonaiOptions {
 
     /// MONAI's `ADN` block (`<source>.adn.N`, `.D`, `.A`) in its `ordering`.
     struct ADN {
-        var norm: (kind: Layer.Norm.Kind, eps: Double, affine: Bool, groups: Int?)?
+        var norm: Norm?
         var activation: Activation?
         var dropout: Double?
         var ordering = "NDA"
@@ -104,12 +105,7 @@ enum MonaiOptions {
             for item in ordering.uppercased() {
                 switch item {
                 case "N":
-                    if let norm {
-                        result.append(
-                            layers.norm(
-                                "\(source).adn.N", in: prefix, kind: norm.kind, eps: norm.eps, affine: norm.affine,
-                                groups: norm.groups, momentum: norm.kind == .batch ? 0.1 : nil))
-                    }
+                    if let norm { result.append(normLayer(&layers, norm, source: "\(source).adn.N", prefix: prefix)) }
                 case "D": if let dropout { result.append(.dropout(.init(rate: dropout))) }
                 case "A":
                     switch activation {
@@ -123,6 +119,30 @@ enum MonaiOptions {
             }
             return result
         }
+    }
+
+    /// The norm layer `source` (a batch norm with PyTorch's momentum 0.1).
+    static func normLayer(_ layers: inout KeyedLayers, _ norm: Norm, source: String, prefix: String) -> Layer {
+        layers.norm(
+            source, in: prefix, kind: norm.kind, eps: norm.eps, affine: norm.affine, groups: norm.groups,
+            momentum: norm.kind == .batch ? 0.1 : nil)
+    }
+
+    /// MONAI's `Convolution` block: the conv `<source>.conv` (padding `(k − 1)/2` unless given;
+    /// transposed, output padding stride − 1 unless given), then its ADN (none for `conv_only`).
+    static func convolution(
+        _ layers: inout KeyedLayers, source: String, prefix: String, out: Int, kernel: [Int], stride: [Int],
+        padding: [Int]? = nil, outputPadding: [Int]? = nil, transposed: Bool = false, bias: Bool, adn: ADN?
+    ) -> [Layer] {
+        let padding = padding ?? layers.padding(kernel)
+        let conv =
+            transposed
+            ? layers.convTranspose(
+                "\(source).conv", in: prefix, out: out, kernel: kernel, stride: stride, padding: padding,
+                outputPadding: outputPadding ?? stride.map { $0 - 1 }, bias: bias)
+            : layers.conv(
+                "\(source).conv", in: prefix, out: out, kernel: kernel, stride: stride, padding: padding, bias: bias)
+        return [conv] + (adn?.layers(&layers, source: source, prefix: prefix) ?? [])
     }
 
     /// A list of `count` per-axis values from an integer or a list of integers or lists.

@@ -189,21 +189,14 @@ private struct MonaiUNetBuilder {
             dropout: dropout, ordering: ordering)
     }
 
-    /// A `Convolution`: the conv (same padding; transposed: output padding stride − 1), then its
-    /// ADN unless `convOnly`.
+    /// A `Convolution` with this network's bias and ADN (none when `convOnly`).
     func convolution(
         _ layers: inout KeyedLayers, source: String, prefix: String, out: Int, kernel: [Int], stride: [Int],
         transposed: Bool = false, convOnly: Bool = false
     ) -> [Layer] {
-        let padding = layers.padding(kernel)
-        let conv =
-            transposed
-            ? layers.convTranspose(
-                "\(source).conv", in: prefix, out: out, kernel: kernel, stride: stride, padding: padding,
-                outputPadding: stride.map { $0 - 1 }, bias: bias)
-            : layers.conv(
-                "\(source).conv", in: prefix, out: out, kernel: kernel, stride: stride, padding: padding, bias: bias)
-        return [conv] + (convOnly ? [] : adn.layers(&layers, source: source, prefix: prefix))
+        MonaiOptions.convolution(
+            &layers, source: source, prefix: prefix, out: out, kernel: kernel, stride: stride, transposed: transposed,
+            bias: bias, adn: convOnly ? nil : adn)
     }
 
     /// A `ResidualUnit`: `subunits` convolutions (the first strided) plus the shortcut, a conv

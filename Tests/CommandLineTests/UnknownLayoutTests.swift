@@ -54,4 +54,25 @@ struct UnknownLayoutTests {
         let other = try runUNetCkpt(["diff", handWritten, Fixtures.path("libraries/unknown-3d.pth")])
         #expect(other.status == 1, "\(other.standardError)\(other.standardOutput)")
     }
+
+    @Test("predict and inspect say what a library layout assumed; a results folder reads with nothing assumed")
+    func assumptionsSaid() throws {
+        let directory = try TemporaryDirectory()
+        let input = Fixtures.path("pytorch/milesial-tiny-bilinear.probe-input.npy")  // 1×1×32×32
+        let bare = try runUNetCkpt([
+            "predict", Fixtures.path("libraries/nnunet-plainconv-2d.pth"), "--input", input, "--output",
+            directory.file("y.npy"),
+        ])
+        #expect(bare.status == 0, "\(bare.standardError)")
+        #expect(bare.standardError.contains("warning: assumption: LeakyReLU slope 0.01"))
+        let folder = try runUNetCkpt([
+            "predict", Fixtures.path("libraries/nnunet/Dataset206_nnunet_plainconv_2d/nnUNetTrainer__nnUNetPlans__2d"),
+            "--input", input, "--output", directory.file("z.npy"),
+        ])
+        #expect(folder.status == 0, "\(folder.standardError)")
+        #expect(!folder.standardError.contains("assumption"))
+        #expect(
+            try Data(contentsOf: URL(fileURLWithPath: directory.file("y.npy")))
+                == Data(contentsOf: URL(fileURLWithPath: directory.file("z.npy"))))
+    }
 }

@@ -83,7 +83,7 @@ struct Draw: ParsableCommand {
 
     private func loadArchitecture() throws -> (UNetArchitecture, CheckpointMetadata) {
         if let json = try ArchitectureJSON.read(checkpoint) { return (json, CheckpointMetadata()) }
-        let format = try CheckpointFormat.detect(checkpoint)
+        let format = try CheckpointFormat.detect(ModelFolder.weightsFile(checkpoint))
         if format == .unetH5 {
             let file = try CheckpointFile(path: checkpoint)
             return (file.architecture, file.metadata)

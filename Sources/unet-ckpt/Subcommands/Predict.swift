@@ -84,9 +84,11 @@ struct Predict: ParsableCommand {
     func run() throws {
         var checkpoint: Checkpoint!
         try reportingErrors(options) {
-            checkpoint = try CheckpointImporter.read(
-                self.checkpoint, mapping: try reading.mapping(), weights: reading.weights
-            ).checkpoint
+            let imported = try CheckpointImporter.read(
+                self.checkpoint, mapping: try reading.mapping(), weights: reading.weights)
+            // What the network was taken to be without the file showing it changes the outputs: say it.
+            for note in imported.notes where note.hasPrefix("assumption:") { printWarning(note) }
+            checkpoint = imported.checkpoint
         }
         do {
             let model = try UNetModel(checkpoint)

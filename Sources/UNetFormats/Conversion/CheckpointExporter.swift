@@ -11,7 +11,7 @@ public enum CheckpointExporter {
         case .pytorch, .safetensors:
             [MilesialLayout.name, MilesialSequentialLayout.name, MonaiBasicUNetLayout.name]
                 + libraryLayouts.map { $0.name }.filter { $0 != MonaiBasicUNetLayout.name } + [CanonicalLayout.name]
-        case .kerasH5, .kerasWeights: [KerasLayout.name]
+        case .kerasH5, .kerasWeights: [KerasLayout.graphName, KerasLayout.name]
         case .keras, .onnx: []
         }
     }
@@ -111,10 +111,16 @@ public enum CheckpointExporter {
                 try Safetensors.write(entries, metadata: metadata, to: path)
             }
         case .kerasH5, .kerasWeights:
-            try requireKerasFamily(checkpoint.architecture, file: path)
-            let layers = try KerasWriter.layers(of: checkpoint)
+            var model: String?
+            let layers: [KerasWriter.Layer]
+            if chosen == KerasLayout.graphName {
+                (model, layers) = try KerasGraphExport.layers(of: checkpoint, file: path)
+            } else {
+                try requireKerasFamily(checkpoint.architecture, file: path)
+                layers = try KerasWriter.layers(of: checkpoint)
+            }
             if format == .kerasWeights {
-                try KerasWriter.writeWeights(layers, to: path)
+                try KerasWriter.writeWeights(layers, model: model, to: path)
             } else {
                 try KerasWriter.writeLegacy(layers, to: path)
             }

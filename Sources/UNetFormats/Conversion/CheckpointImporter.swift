@@ -57,6 +57,7 @@ public enum CheckpointImporter {
             from: source, format: format, layout: plan.layout, path: path, base: checkpoint.metadata,
             digest: digestLater ? nil : { () throws(FormatError) in try digest.value() })
         plan.library?.describe(in: &checkpoint.metadata, layout: plan.layout)
+        checkpoint.metadata.additionalFields.merge(plan.metadataFields) { _, recorded in recorded }
         // Provenance recorded here without its digest gets it once the digest is computed.
         let pending =
             digestLater && checkpoint.metadata.source?.sha256 == nil

@@ -31,11 +31,21 @@ public struct KerasGraph: Sendable {
     public let layers: [Layer]
     /// The layers whose outputs are the model's outputs.
     public let outputs: [String]
+    /// The model config as stored, kept in the metadata of a network read from it
+    /// (``KerasGraphExport``).
+    public let modelConfig: JSONValue
 
     /// Parses a Keras 2 or 3 model config (`model_config` attribute or `config.json`).
     init(json text: String, file: String) throws(FormatError) {
-        guard let root = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)),
-            case .object(let model) = root, case .object(let config)? = model["config"],
+        guard let root = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) else {
+            throw FormatError(.malformed, file: file, "the Keras model config is not JSON")
+        }
+        try self.init(config: root, file: file)
+    }
+
+    /// Reads a model config already parsed as JSON.
+    init(config root: JSONValue, file: String) throws(FormatError) {
+        guard case .object(let model) = root, case .object(let config)? = model["config"],
             case .array(let layerList)? = config["layers"]
         else { throw FormatError(.malformed, file: file, "the Keras model config is not a functional model's JSON") }
         if case .string("Sequential")? = model["class_name"] {
@@ -68,6 +78,7 @@ public struct KerasGraph: Sendable {
                     calls: calls, config: arguments))
         }
         self.layers = layers
+        modelConfig = root
         if case .string(let n)? = config["name"] { name = n } else { name = nil }
         outputs = Self.inboundNames(config["output_layers"] ?? .null)
     }

@@ -58,20 +58,22 @@ struct KerasGraphWalk {
     private let graph: KerasGraph
     private let layers: [String: KerasGraph.Layer]
     private let consumers: [String: [String]]
-    /// Source key → shape as stored (Keras' HWIO kernels).
-    private let shapes: [String: [Int]]
+    /// Source key → shape as stored (Keras' HWIO kernels); nil when only the config is walked.
+    private let shapes: [String: [Int]]?
     private let file: String
     private var channels: [String: Int] = [:]
     private var visited: Set<String> = []
     private var renames: [String: String] = [:]
 
-    static func read(_ graph: KerasGraph, shapes: [String: [Int]], file: String) throws(FormatError) -> Reading {
+    /// - Parameter shapes: the stored shape of each source key, checked against the config; nil
+    ///   walks the config alone (an export, where the checkpoint's architecture vouches for the shapes).
+    static func read(_ graph: KerasGraph, shapes: [String: [Int]]?, file: String) throws(FormatError) -> Reading {
         var walk = try KerasGraphWalk(graph, shapes: shapes, file: file)
         let architecture = try walk.network()
         return Reading(architecture: architecture, renames: walk.renames)
     }
 
-    private init(_ graph: KerasGraph, shapes: [String: [Int]], file: String) throws(FormatError) {
+    private init(_ graph: KerasGraph, shapes: [String: [Int]]?, file: String) throws(FormatError) {
         self.graph = graph
         self.shapes = shapes
         self.file = file
@@ -491,6 +493,7 @@ struct KerasGraphWalk {
 
     /// Checks that the file holds the layer's variables with the shapes its config gives, and no others.
     private func expectWeights(_ layer: KerasGraph.Layer, _ expected: [[Int]]) throws(FormatError) {
+        guard let shapes else { return }
         let what = "\(layer.className) \(layer.name)"
         for (index, shape) in expected.enumerated() {
             guard let stored = shapes["\(layer.name)/\(index)"] else {

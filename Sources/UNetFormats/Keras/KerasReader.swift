@@ -48,7 +48,7 @@ enum KerasReader {
     /// Keras 3 weights (`layers/<group>/vars/<i>`). With a config, each layer's group is found by
     /// class and order (``KerasGraph/weightGroups``) and its tensors are keyed by the layer's name;
     /// without one, by the group names.
-    private static func readWeights(_ file: HDF5File, graph: KerasGraph?, file path: String) throws -> SourceTensors {
+    static func readWeights(_ file: HDF5File, graph: KerasGraph?, file path: String) throws -> SourceTensors {
         let root = try file.root()
         var source = SourceTensors()
         source.isKeras = true

@@ -18,6 +18,8 @@ enum KerasLayout {
         var architecture: UNetArchitecture?
         /// Fields taken from Keras' or the family's defaults because the file cannot show them.
         var assumptions: [String] = []
+        /// Top-level metadata fields to record (a graph's model config, for the export).
+        var metadata: [String: JSONValue] = [:]
     }
 
     /// One step of the network in creation order.
@@ -42,7 +44,9 @@ enum KerasLayout {
         if let family = try? familyPlan(source, file: file), sameNetwork(family, reading, shapes: shapes, file: file) {
             return family
         }
-        return Plan(layout: graphName, renames: reading.renames, architecture: reading.architecture)
+        return Plan(
+            layout: graphName, renames: reading.renames, architecture: reading.architecture,
+            metadata: KerasGraphExport.metadata(for: graph))
     }
 
     /// Whether the family's 1.0 reading is the graph's network: equal up to layer names,

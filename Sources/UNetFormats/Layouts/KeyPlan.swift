@@ -20,6 +20,8 @@ struct KeyPlan {
     let unmapped: [String]
     /// What a library layout read: the library, its arguments, assumptions and metadata.
     var library: LayoutReading? = nil
+    /// Top-level metadata fields the layout records (a Keras graph's model config).
+    var metadataFields: [String: JSONValue] = [:]
 
     /// - Parameter lenient: recognise the layout from most keys rather than its marker keys,
     ///   and list the keys it does not map instead of refusing them.
@@ -57,6 +59,7 @@ struct KeyPlan {
         var kerasKernels = false
         var ignored: (String) -> Bool = { _ in false }
         var library: LayoutReading?
+        var metadataFields: [String: JSONValue] = [:]
         if let mapping {
             name = mapping.layout
             rename = mapping.canonicalKey(for:)
@@ -70,6 +73,7 @@ struct KeyPlan {
             stored = keras.architecture ?? stored
             notes += keras.assumptions.map { "assumption: \($0)" }
             kerasKernels = true
+            metadataFields = keras.metadata
         } else if let layout = libraryLayouts.first(where: { layout in
             base.map { layout.name == $0.name } ?? layout.recognizes(input)
         }) {
@@ -143,7 +147,7 @@ struct KeyPlan {
         if stored != nil { known = [:] }
         return KeyPlan(
             layout: name, canonical: canonical, counters: counters, known: known, kerasKernels: kerasKernels,
-            architecture: stored, unmapped: unmapped, library: library)
+            architecture: stored, unmapped: unmapped, library: library, metadataFields: metadataFields)
     }
 
     private static func layoutInput(_ source: SourceTensors, entries: [String: JSONValue], file: String) -> LayoutInput

@@ -31,7 +31,7 @@ struct Convert: ParsableCommand {
 
     @Option(
         help:
-            "The key layout of a .pth/.safetensors/Keras output: milesial, monai-basicunet, keras-functional, unet-ckpt."
+            "The key layout of a .pth/.safetensors/Keras output: milesial, monai-basicunet, keras-graph, keras-functional, unet-ckpt."
     )
     var layout: String?
 

@@ -232,6 +232,13 @@ struct SummaryText {
                     "fold", "inference_allowed_mirroring_axes",
                 ]
                 for field in shown { add("nnunet \(field)", fields[field]?.compactText) }
+            } else if key == "keras", case .object(let fields) = value,
+                case .object(let model)? = fields["model_config"], case .object(let config)? = model["config"],
+                case .array(let layers)? = config["layers"]
+            {
+                // The model config is kept whole for the Keras export; a summary is what a user looks for.
+                let name = [model["class_name"], config["name"]].compactMap { $0?.compactText }
+                add("keras model_config", "\(name.joined(separator: " ")), \(layers.count) layers")
             } else {
                 add(key, value.compactText)
             }

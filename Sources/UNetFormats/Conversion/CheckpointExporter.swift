@@ -228,13 +228,9 @@ public enum CheckpointExporter {
                     + "was read (metadata.source.arguments); this checkpoint has none")
         }
         let reading = try layout.reading(arguments, file: file)
-        let differences = checkpoint.architecture.differences(from: reading.architecture)
-        guard differences.isEmpty else {
-            throw FormatError(
-                .unsupported, file: file,
-                "this network is no longer the one its \(layout.library) arguments build "
-                    + "(\(differences.prefix(4).joined(separator: "; "))); choose another --layout")
-        }
+        try checkpoint.architecture.requireSame(
+            as: reading.architecture, builtBy: "its \(layout.library) arguments", file: file,
+            otherwise: "choose another --layout")
         let canonicalByKey = Dictionary(reading.keys, uniquingKeysWith: { first, _ in first })
         let aliases = reading.aliases.compactMap { alias in canonicalByKey[alias.of].map { (alias.alias, $0) } }
         var entries: [(key: String, value: PyTorchWriter.Value)] = []
@@ -281,6 +277,20 @@ public enum CheckpointExporter {
 }
 
 extension UNetArchitecture {
+    /// Refuses to write a library's file for a network that is no longer the one the recorded
+    /// description (`what`) builds, naming the first differences.
+    func requireSame(as rebuilt: UNetArchitecture, builtBy what: String, file: String, otherwise advice: String)
+        throws(FormatError)
+    {
+        let differences = differences(from: rebuilt)
+        guard differences.isEmpty else {
+            throw FormatError(
+                .unsupported, file: file,
+                "this network is no longer the one \(what) builds (\(differences.prefix(4).joined(separator: "; "))); "
+                    + advice)
+        }
+    }
+
     /// The JSON fields (dotted paths) where two architectures differ, ignoring the name and
     /// what does not change outputs (dropout, norm momentum). Networks that schema 1.0 can say are
     /// compared in its words (`conv.padding is valid, the layout's is same`); others as 2.0 layers.

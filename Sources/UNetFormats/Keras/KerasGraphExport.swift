@@ -30,13 +30,9 @@ enum KerasGraphExport {
         }
         let graph = try KerasGraph(config: config, file: file)
         let reading = try KerasGraphWalk.read(graph, shapes: nil, file: file)
-        let differences = checkpoint.architecture.differences(from: reading.architecture)
-        guard differences.isEmpty else {
-            throw FormatError(
-                .unsupported, file: file,
-                "this network is no longer the one its recorded Keras model config builds "
-                    + "(\(differences.prefix(4).joined(separator: "; "))); Keras weights are written only for it")
-        }
+        try checkpoint.architecture.requireSame(
+            as: reading.architecture, builtBy: "its recorded Keras model config", file: file,
+            otherwise: "Keras weights are written only for it")
         var written = 0
         var layers: [KerasWriter.Layer] = []
         for (group, layer) in graph.weightGroups {

@@ -144,7 +144,7 @@ struct CommandLineTests {
         }
         let old = try runUNetCkpt(["convert", paper, directory.file("x.h5"), "--schema-version", "0.9"])
         #expect(old.status == 2)
-        #expect(old.standardError.contains("writes schema 1.0, 2.0, not 0.9"))
+        #expect(old.standardError.contains("writes schema 1.0, 2.0, 2.1, not 0.9"))
         #expect(try directory.contents().isEmpty)
     }
 }

@@ -118,9 +118,14 @@ struct WriteTests {
                 to: directory.file("b.h5"), options: WriteOptions(schemaVersion: SchemaVersion(major: 0, minor: 9)))
         } throws: { error in
             let error = error as! CheckpointError
-            return error.kind == .unsupportedVersion && error.message.contains("writes schema 1.0, 2.0, not 0.9")
+            return error.kind == .unsupportedVersion && error.message.contains("writes schema 1.0, 2.0, 2.1, not 0.9")
         }
         #expect(try directory.contents() == ["a.h5"])
+        // 2.1 added optional metadata only: a 2.0 file holds the same and says 2.0.
+        #expect(
+            try checkpoint.write(to: directory.file("c.h5"), options: WriteOptions(schemaVersion: .version2)).isEmpty)
+        #expect(try CheckpointFile(path: directory.file("c.h5")).schemaVersion == .version2)
+        #expect(try CheckpointFile(path: directory.file("a.h5")).schemaVersion == .current)
     }
 
     @Test("a network of 1.0's families is written as 1.0 on request and read back through the migration")

@@ -18,16 +18,19 @@ public struct SchemaVersion: Comparable, Hashable, Sendable, CustomStringConvert
     }
 
     /// The version this library writes by default and reads natively.
-    public static let current = SchemaVersion(major: 2, minor: 0)
+    public static let current = SchemaVersion(major: 2, minor: 1)
 
     /// Schema 1.0, still written on request when a network uses nothing 2.0 added.
     public static let version1 = SchemaVersion(major: 1, minor: 0)
 
+    /// Schema 2.0: 2.1 only added optional metadata fields, which a 2.0 reader ignores.
+    public static let version2 = SchemaVersion(major: 2, minor: 0)
+
     /// Every version this library can write.
-    public static let writable: [SchemaVersion] = [version1, current]
+    public static let writable: [SchemaVersion] = [version1, version2, current]
 
     /// The newest minor version known of each major version.
-    static let newestMinor = [1: 0, 2: 0]
+    static let newestMinor = [1: 0, 2: 1]
 
     public var description: String { "\(major).\(minor)" }
 

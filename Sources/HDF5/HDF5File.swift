@@ -50,7 +50,10 @@ public final class HDF5File {
         try check(H5Pset_libver_bounds(access.id, H5F_LIBVER_V18, H5F_LIBVER_V18), "set the file format version")
         // Closing must fail loudly if an object is still open rather than leave data unwritten.
         try check(H5Pset_fclose_degree(access.id, H5F_CLOSE_SEMI), "set the close policy")
-        let id = H5Fcreate(path, chdf5_acc_excl(), chdf5_p_default(), access.id)
+        // The root group keeps no modification time either (see HDF5Group.createGroup).
+        let creation = Handle.property(try checkID(H5Pcreate(chdf5_p_file_create()), "create file properties"))
+        try check(H5Pset_obj_track_times(creation.id, false), "turn off the root group's times")
+        let id = H5Fcreate(path, chdf5_acc_excl(), creation.id, access.id)
         return HDF5File(path: path, id: try checkID(id, "create the file", file: path))
     }
 

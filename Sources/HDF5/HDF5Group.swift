@@ -69,10 +69,10 @@ public final class HDF5Group: HDF5Object {
     /// Creates a child group; a name with slashes creates the groups between as needed.
     public func createGroup(_ name: String) throws -> HDF5Group {
         HDF5Library.prepare()
-        let links = try intermediateGroupLinks()
-        let id = H5Gcreate2(handle.id, name, links.id, chdf5_p_default(), chdf5_p_default())
+        try createParents(of: name)
+        let id = try newGroup(name)
         return HDF5Group(
-            id: try checkID(id, "create group \(childPath(name))", file: file), file: file,
+            id: id, file: file,
             path: childPath(name))
     }
 
@@ -103,15 +103,29 @@ public final class HDF5Group: HDF5Object {
             try check(H5Pset_shuffle(creation.id), what, file: file)
             try check(H5Pset_deflate(creation.id, UInt32(gzipLevel)), what, file: file)
         }
-        let links = try intermediateGroupLinks()
-        let id = H5Dcreate2(handle.id, name, fileType.id, space.id, links.id, creation.id, chdf5_p_default())
+        try createParents(of: name)
+        let id = H5Dcreate2(handle.id, name, fileType.id, space.id, chdf5_p_default(), creation.id, chdf5_p_default())
         return try HDF5Dataset(id: try checkID(id, what, file: file), file: file, path: childPath(name))
     }
 
-    private func intermediateGroupLinks() throws -> Handle {
-        let links = Handle.property(try checkID(H5Pcreate(chdf5_p_link_create()), "create link properties"))
-        try check(H5Pset_create_intermediate_group(links.id, 1), "create link properties")
-        return links
+    /// Creates the groups on the way to `name` that do not exist yet. HDF5's own intermediate
+    /// groups would record modification times; these, like every object here, record none, so
+    /// that equal content gives byte-identical files.
+    private func createParents(of name: String) throws {
+        var path = ""
+        for component in name.split(separator: "/").dropLast() {
+            path += (path.isEmpty ? "" : "/") + component
+            if try !contains(path) { _ = H5Gclose(try newGroup(path)) }
+        }
+    }
+
+    /// A new group without modification times; the caller owns the identifier.
+    private func newGroup(_ name: String) throws -> hid_t {
+        let what = "create group \(childPath(name))"
+        let creation = Handle.property(try checkID(H5Pcreate(chdf5_p_group_create()), what, file: file))
+        try check(H5Pset_obj_track_times(creation.id, false), what, file: file)
+        return try checkID(
+            H5Gcreate2(handle.id, name, chdf5_p_default(), creation.id, chdf5_p_default()), what, file: file)
     }
 
     private func childPath(_ name: String) -> String {

@@ -37,6 +37,8 @@ struct WriteTests {
         let checkpoint = try syntheticCheckpoint(.paper(widths: [4, 8, 16]))
         let options = WriteOptions(writtenAt: nil)
         try checkpoint.write(to: directory.file("a.h5"), options: options)
+        // A second later: no object may record when it was written (HDF5 keeps times to the second).
+        Thread.sleep(forTimeInterval: 1.1)
         try checkpoint.write(to: directory.file("b.h5"), options: options)
         let a = try Data(contentsOf: URL(fileURLWithPath: directory.file("a.h5")))
         let b = try Data(contentsOf: URL(fileURLWithPath: directory.file("b.h5")))

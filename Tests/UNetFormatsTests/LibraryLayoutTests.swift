@@ -82,7 +82,7 @@ struct LibraryLayoutTests {
         let output = directory.file(pretrained ? "model.safetensors" : "export.pth")
         try CheckpointExporter.write(imported.checkpoint, to: output, format: pretrained ? .safetensors : .pytorch)
         let written = pretrained ? try Safetensors.read(output) : try PyTorchReader.read(output)
-        let (weights, _) = try ModelFolder.resolve(path)
+        let weights = try ModelFolder.weightsFile(path)
         let original =
             CheckpointFormat.safetensors == (try CheckpointFormat.detect(weights))
             ? try Safetensors.read(weights) : try PyTorchReader.read(weights)

@@ -66,16 +66,8 @@ public enum CheckpointExporter {
         case .unetH5:
             notes += try checkpoint.write(to: path, options: options)
         case .pytorch, .safetensors:
-            var entries = try stateDict(checkpoint, layout: chosen, file: path)
-            if let library = libraryLayouts.first(where: { $0.name == chosen }),
-                let arguments = checkpoint.metadata.source?.arguments,
-                case let unused = try library.reading(arguments, file: path).unused, !unused.isEmpty
-            {
-                notes.append(
-                    "wrote \(unused.count) tensors of zeros that \(library.library) builds but never runs "
-                        + "(\(unused[0].key), …), so that its strict loading finds every key; they were not kept "
-                        + "from the source and cannot change the outputs")
-            }
+            var (entries, stateNotes) = try stateDict(checkpoint, layout: chosen, file: path)
+            notes += stateNotes
             if format == .pytorch {
                 if let masks = checkpoint.metadata.maskValues { entries.append(("mask_values", .json(masks))) }
                 if chosen == CanonicalLayout.name {
@@ -92,6 +84,12 @@ public enum CheckpointExporter {
                     entries = try NNUNetLayout.trainingCheckpoint(
                         weights: entries, metadata: checkpoint.metadata, file: path)
                     notes += try writeBesideFiles(NNUNetLayout.self, checkpoint.metadata, weights: path)
+                    if NNUNetLayout.besideFiles(for: path, metadata: checkpoint.metadata).isEmpty {
+                        notes.append(
+                            "plans.json and dataset.json were not written: nnU-Net's predictor finds them one folder "
+                                + "above the checkpoint's fold_N folder (<results>/<Trainer>__<Plans>__<configuration>/fold_N/)"
+                        )
+                    }
                 } else {
                     notes.append(
                         "a .pth in the \(chosen) layout keeps the weights and mask_values; other metadata is not written"
@@ -133,7 +131,7 @@ public enum CheckpointExporter {
     /// The tensors (and BatchNorm counters) under a project's keys, after checking that the
     /// architecture is one that project builds.
     static func stateDict(_ checkpoint: Checkpoint, layout name: String, file: String) throws(FormatError)
-        -> [(key: String, value: PyTorchWriter.Value)]
+        -> (entries: [(key: String, value: PyTorchWriter.Value)], notes: [String])
     {
         // A name both a 1.0 layout and a library layout have (monai-basicunet: 2-D and 3-D) is the
         // library's when the checkpoint recorded the library's arguments.
@@ -159,9 +157,8 @@ public enum CheckpointExporter {
                 throw FormatError(.unsupported, file: file, "the \(name) layout has no place for \(spec.key)")
             }
             entries.append((key, .tensor(tensor)))
-            if spec.key.hasSuffix(".running_var") {
-                let counterKey = String(key.dropLast("running_var".count)) + "num_batches_tracked"
-                entries.append((counterKey, .int64Scalar(checkpoint.normCounters[spec.layer] ?? 0)))
+            if let counter = batchCounterKey(of: key) {
+                entries.append((counter, .int64Scalar(checkpoint.normCounters[spec.layer] ?? 0)))
             }
         }
         // The project must build exactly this network: infer it back from the keys and compare.
@@ -178,7 +175,14 @@ public enum CheckpointExporter {
                         + "choose another --layout")
             }
         }
-        return entries
+        return (entries, [])
+    }
+
+    /// The key of BatchNorm's `num_batches_tracked` beside its `running_var`; nil for other keys.
+    private static func batchCounterKey(of key: String) -> String? {
+        let statistic = "running_var"
+        guard key.hasSuffix(".\(statistic)") else { return nil }
+        return String(key.dropLast(statistic.count)) + "num_batches_tracked"
     }
 
     /// Writes the files a library reads beside the weights (each atomically; one already there
@@ -187,12 +191,7 @@ public enum CheckpointExporter {
         _ layout: any LibraryLayout.Type, _ metadata: CheckpointMetadata, weights path: String
     ) throws -> [String] {
         let files = layout.besideFiles(for: path, metadata: metadata)
-        if files.isEmpty, layout == NNUNetLayout.self {
-            return [
-                "plans.json and dataset.json were not written: nnU-Net's predictor finds them one folder above "
-                    + "the checkpoint's fold_N folder (<results>/<Trainer>__<Plans>__<configuration>/fold_N/)"
-            ]
-        }
+        guard !files.isEmpty else { return [] }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         var pending: [(String, Data)] = []
@@ -218,7 +217,7 @@ public enum CheckpointExporter {
     /// library's keys, second copies under their aliases, BatchNorm counters. The network is
     /// rebuilt from the library arguments the checkpoint recorded and must be this one.
     private static func libraryStateDict(_ checkpoint: Checkpoint, layout: any LibraryLayout.Type, file: String)
-        throws(FormatError) -> [(key: String, value: PyTorchWriter.Value)]
+        throws(FormatError) -> (entries: [(key: String, value: PyTorchWriter.Value)], notes: [String])
     {
         let source = checkpoint.metadata.source
         guard source?.layout == layout.name, let arguments = source?.arguments else {
@@ -234,25 +233,30 @@ public enum CheckpointExporter {
         let canonicalByKey = Dictionary(reading.keys, uniquingKeysWith: { first, _ in first })
         let aliases = reading.aliases.compactMap { alias in canonicalByKey[alias.of].map { (alias.alias, $0) } }
         var entries: [(key: String, value: PyTorchWriter.Value)] = []
-        let statistic = "running_var"
         for (key, canonical) in reading.keys + aliases {
             guard let tensor = checkpoint.tensors[canonical] else {
                 throw FormatError(.unsupported, file: file, "the checkpoint has no tensor \(canonical) for \(key)")
             }
             entries.append((key, .tensor(tensor)))
-            if canonical.hasSuffix(".\(statistic)") {
-                let counter = checkpoint.normCounters[String(canonical.dropLast(statistic.count + 1))] ?? 0
-                entries.append((String(key.dropLast(statistic.count)) + "num_batches_tracked", .int64Scalar(counter)))
+            if let counter = batchCounterKey(of: key) {
+                let layer = String(canonical.dropLast(".running_var".count))
+                entries.append((counter, .int64Scalar(checkpoint.normCounters[layer] ?? 0)))
             }
         }
         for (key, shape) in reading.unused {
             entries.append(
                 (key, .tensor(Tensor(shape: shape, values: [Float](repeating: 0, count: shape.reduce(1, *))))))
-            if key.hasSuffix(".\(statistic)") {
-                entries.append((String(key.dropLast(statistic.count)) + "num_batches_tracked", .int64Scalar(0)))
-            }
+            if let counter = batchCounterKey(of: key) { entries.append((counter, .int64Scalar(0))) }
         }
-        return entries
+        let notes =
+            reading.unused.first.map { first in
+                [
+                    "wrote \(reading.unused.count) tensors of zeros that \(layout.library) builds but never runs "
+                        + "(\(first.key), …), so that its strict loading finds every key; they were not kept "
+                        + "from the source and cannot change the outputs"
+                ]
+            } ?? []
+        return (entries, notes)
     }
 
     private static func requireKerasFamily(_ description: UNetArchitecture, file: String) throws(FormatError) {

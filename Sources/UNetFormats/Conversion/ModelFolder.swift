@@ -13,16 +13,17 @@ public enum ModelFolder {
     static let pretrainedConfig = "config.json"
 
     /// The weights file a path names: the path itself, or the checkpoint inside a model folder.
-    public static func weightsFile(_ path: String) throws(FormatError) -> String { try resolve(path).file }
-
-    /// The weights file a path names (the path itself, or the checkpoint inside a model folder),
-    /// with the JSON files found beside it.
-    static func resolve(_ path: String) throws(FormatError) -> (file: String, entries: [String: JSONValue]) {
+    public static func weightsFile(_ path: String) throws(FormatError) -> String {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw FormatError(.io, file: path, "no such file")
         }
-        let file = isDirectory.boolValue ? try weightsFile(in: path) : path
+        return isDirectory.boolValue ? try weightsFile(in: path) : path
+    }
+
+    /// The weights file a path names (``weightsFile(_:)``), with the JSON files found beside it.
+    static func resolve(_ path: String) throws(FormatError) -> (file: String, entries: [String: JSONValue]) {
+        let file = try weightsFile(path)
         return (file, try besideFiles(of: file))
     }
 

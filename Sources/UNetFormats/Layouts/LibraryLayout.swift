@@ -63,6 +63,17 @@ struct LayoutInput {
         return count
     }
 
+    /// The shape of the conv weight `key`, of rank `rank` (the first conv's), or an error saying
+    /// where the keys stop (mid-`part`: a level, a stage).
+    func convWeight(_ key: String, rank: Int, of layout: any LibraryLayout.Type, endsMid part: String)
+        throws(FormatError) -> [Int]
+    {
+        guard let shape = shapes[key], shape.count == rank else {
+            throw unsupported(layout, "\(key) is missing or not a \(rank - 2)-D conv weight: the keys end mid-\(part)")
+        }
+        return shape
+    }
+
     /// An error naming the file and the layout.
     func unsupported(_ layout: any LibraryLayout.Type, _ message: String) -> FormatError {
         FormatError(.unsupported, file: file, "\(layout.name): \(message)")

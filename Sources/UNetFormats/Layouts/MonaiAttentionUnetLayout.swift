@@ -28,10 +28,7 @@ enum MonaiAttentionUnetLayout: LibraryLayout {
         }
         let dims = first.count - 2
         func weight(_ key: String) throws(FormatError) -> [Int] {
-            guard let shape = shapes[key], shape.count == first.count else {
-                throw fail("\(key) is missing or not a \(dims)-D conv weight: the keys end mid-level")
-            }
-            return shape
+            try input.convWeight(key, rank: first.count, of: self, endsMid: "level")
         }
         var channels = [first[0]]
         var level = "model.1"

@@ -43,10 +43,7 @@ enum MonaiDynUNetLayout: LibraryLayout {
         }
         let dims = first.count - 2
         func weight(_ key: String) throws(FormatError) -> [Int] {
-            guard let shape = shapes[key], shape.count == first.count else {
-                throw fail("\(key) is missing or not a \(dims)-D conv weight: the keys end mid-stage")
-            }
-            return shape
+            try input.convWeight(key, rank: first.count, of: self, endsMid: "stage")
         }
         let blocks = blockModules(downsamples: input.count { "downsamples.\($0).conv1.conv.weight" })
         let levels = blocks.count

@@ -412,8 +412,6 @@ private struct NNUNetBuilder {
         }
     }
 
-    func padding(_ kernel: [Int]) -> [Int] { kernel.map { ($0 - 1) / 2 } }
-
     /// One `ConvDropoutNormReLU`: conv, dropout, norm, non-linearity (the last two swapped with
     /// `nonlin_first`); its tensors also under `all_modules.<index>`.
     func convBlock(
@@ -423,7 +421,7 @@ private struct NNUNetBuilder {
         let hasBias = bias ?? self.bias
         var result = [
             layers.conv(
-                "\(source).conv", in: prefix, out: out, kernel: kernel, stride: stride, padding: padding(kernel),
+                "\(source).conv", in: prefix, out: out, kernel: kernel, stride: stride, padding: layers.padding(kernel),
                 bias: hasBias)
         ]
         var modules: [(kind: String, layer: Layer)] = [("conv", result[0])]
@@ -463,7 +461,7 @@ private struct NNUNetBuilder {
         }
         var layers = KeyedLayers(dims: dims)
         var aliases: [(alias: String, of: String)] = []
-        let ones = Array(repeating: 1, count: dims)
+        let ones = layers.axes(1)
         var encoder: [UNetArchitecture.EncoderStage] = []
         var channels = inputChannels
         if residual {
@@ -539,7 +537,7 @@ private struct NNUNetBuilder {
             let prefix = s == last ? "head" : "deep_supervision.\(s)"
             let conv = layers.conv(
                 "decoder.seg_layers.\(s)", in: prefix, out: classes, kernel: ones,
-                padding: Array(repeating: 0, count: dims),
+                padding: layers.axes(0),
                 bias: true)
             heads.append(.init(name: prefix, from: s, role: s == last ? .output : .deepSupervision, layers: [conv]))
         }
@@ -574,7 +572,7 @@ private struct NNUNetBuilder {
     ) -> Layer {
         let name = layers.name("block", in: prefix)
         let inner = "\(prefix).\(name)"
-        let ones = Array(repeating: 1, count: dims)
+        let ones = layers.axes(1)
         var body = convBlock(
             &layers, &aliases, source: "\(source).conv1", prefix: inner, input: input, out: out, kernel: kernel,
             stride: stride, activation: activation)
@@ -587,7 +585,7 @@ private struct NNUNetBuilder {
             shortcut.append(
                 .avgPool(
                     .init(
-                        kernel: stride, stride: stride, padding: Array(repeating: 0, count: dims), ceilMode: false,
+                        kernel: stride, stride: stride, padding: layers.axes(0), ceilMode: false,
                         countIncludePad: true)))
         }
         if input != out {

@@ -13,4 +13,5 @@ typedef void (*unet_cblas_sgemm)(int order, int transA, int transB, int m, int n
                                  int ldc);
 typedef void (*unet_openblas_set_num_threads)(int threads);
 typedef int (*unet_openblas_get_num_threads)(void);
+typedef char *(*unet_openblas_get_corename)(void);
 #endif

@@ -6,19 +6,49 @@ import Foundation
 /// first; loaded here, only by a forward pass, and asked for one thread, it starts none: the
 /// forward pass splits each layer into blocks on its own threads and calls single-threaded
 /// BLAS inside each.
+///
+/// Its kernels are chosen here from the CPU's features, before it is loaded (``coreType(flags:)``):
+/// Debian's OpenBLAS 0.3.21 picks them by CPU model and does not know the newer ones (Sapphire and
+/// Emerald Rapids, Zen 4 and 5), on which it falls back to its SSE3 kernels ("Prescott"), ten times
+/// slower than its AVX-512 ones on the same CPU.
 enum BLAS {
     struct Functions: @unchecked Sendable {
         let sgemm: unet_cblas_sgemm
         let setThreads: unet_openblas_set_num_threads
         let getThreads: unet_openblas_get_num_threads
+        /// The kernels OpenBLAS runs (`openblas_get_corename`), such as "SkylakeX".
+        let coreName: String
     }
 
     /// The library's functions, or why it could not be loaded.
     static let functions: Result<Functions, InferenceError> = load()
 
+    /// The OpenBLAS kernel family (`OPENBLAS_CORETYPE`) for a CPU with these `/proc/cpuinfo`
+    /// flags: "SkylakeX" (AVX-512, what OpenBLAS runs on every AVX-512 CPU it knows, Intel and
+    /// AMD), "Haswell" (AVX2 and FMA, as on Zen 1–3), or nil to leave the choice to OpenBLAS. The
+    /// kernel lists these flags only where the operating system saves the vector registers, so a
+    /// flag present is a feature that can be used.
+    static func coreType(flags: Set<Substring>) -> String? {
+        if ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains) { return "SkylakeX" }
+        if ["avx2", "fma"].allSatisfy(flags.contains) { return "Haswell" }
+        return nil
+    }
+
+    /// The CPU's flags, from the first processor of `/proc/cpuinfo` (empty where there is none).
+    static func cpuFlags() -> Set<Substring> {
+        guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+            let line = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
+            let list = line.split(separator: ":", maxSplits: 1).last
+        else { return [] }
+        return Set(list.split(separator: " "))
+    }
+
     private static func load() -> Result<Functions, InferenceError> {
-        // Respect an explicit setting; otherwise no threads of its own.
+        // Respect an explicit setting; otherwise no threads of its own, and the kernels for this CPU
+        // (read by OpenBLAS when it loads, so this works for any program that uses the library,
+        // unless the program has loaded OpenBLAS itself before).
         setenv("OPENBLAS_NUM_THREADS", "1", 0)
+        if let coreType = coreType(flags: cpuFlags()) { setenv("OPENBLAS_CORETYPE", coreType, 0) }
         var problems: [String] = []
         for name in ["libopenblas.so.0", "libopenblas.so", "libopenblas.dylib"] {
             guard let library = dlopen(name, RTLD_NOW | RTLD_LOCAL) else {
@@ -30,11 +60,15 @@ enum BLAS {
             else {
                 return .failure(InferenceError(message: "\(name) has no cblas_sgemm: it is not OpenBLAS"))
             }
+            let coreName = dlsym(library, "openblas_get_corename").map {
+                unsafeBitCast($0, to: unet_openblas_get_corename.self)().map { String(cString: $0) } ?? "unknown"
+            }
             return .success(
                 Functions(
                     sgemm: unsafeBitCast(sgemm, to: unet_cblas_sgemm.self),
                     setThreads: unsafeBitCast(set, to: unet_openblas_set_num_threads.self),
-                    getThreads: unsafeBitCast(get, to: unet_openblas_get_num_threads.self)))
+                    getThreads: unsafeBitCast(get, to: unet_openblas_get_num_threads.self),
+                    coreName: coreName ?? "unknown"))
         }
         return .failure(
             InferenceError(
@@ -46,6 +80,14 @@ enum BLAS {
     static var loaded: Functions {
         guard case .success(let functions) = functions else { preconditionFailure("BLAS.require() first") }
         return functions
+    }
+
+    /// What runs the GEMMs, for reports: "OpenBLAS (SkylakeX kernels)", or why it cannot load.
+    static var description: String {
+        switch functions {
+        case .success(let functions): "OpenBLAS (\(functions.coreName) kernels)"
+        case .failure(let error): error.message
+        }
     }
 
     /// Throws the reason OpenBLAS is missing, if it is.

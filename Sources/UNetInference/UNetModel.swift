@@ -53,6 +53,9 @@ public struct UNetModel: Sendable {
 
     public var architecture: UNetArchitecture { network.architecture }
 
+    /// What runs the matrix products, such as "OpenBLAS (SkylakeX kernels)" (loads it if needed).
+    public static var backendDescription: String { BLAS.description }
+
     /// Arranges a checkpoint's weights for inference (float16 and bfloat16 are widened exactly).
     public init(_ checkpoint: Checkpoint) throws(InferenceError) {
         let network = checkpoint.network

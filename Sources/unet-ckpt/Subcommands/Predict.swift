@@ -56,6 +56,9 @@ struct Predict: ParsableCommand {
     @Option(help: "With --tile on a same-padding network: pixels discarded on each side of a tile (default tile/4).")
     var halo: Int?
 
+    @Option(help: "Threads for the forward pass (default: every core).")
+    var threads: Int?
+
     @OptionGroup var reading: ReadingOptions
 
     @OptionGroup var options: CommonOptions
@@ -91,7 +94,8 @@ struct Predict: ParsableCommand {
             checkpoint = imported.checkpoint
         }
         do {
-            let model = try UNetModel(checkpoint)
+            var model = try UNetModel(checkpoint)
+            if let threads { model.threads = max(1, threads) }
             if isArray(input) {
                 try runArray(model)
             } else {

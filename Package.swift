@@ -67,8 +67,12 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
 
+        // Winograd's transforms in C, compiled for AVX-512, AVX2 and baseline x86-64 and chosen for
+        // the CPU at run time (target_clones).
+        .target(name: "CUNetKernels"),
+
         // The CPU forward pass (no HDF5): every architecture of the schema, GEMM on OpenBLAS.
-        .target(name: "UNetInference", dependencies: ["UNetCheckpoint", "COpenBLAS"]),
+        .target(name: "UNetInference", dependencies: ["UNetCheckpoint", "COpenBLAS", "CUNetKernels"]),
 
         // SVG pictures: the architecture as the paper's U, weight histograms (no HDF5 of its own).
         .target(name: "UNetDrawing", dependencies: ["UNetCheckpoint"]),

@@ -269,7 +269,7 @@ public struct UNetModel: Sendable {
             case .pool(let kind, let pool):
                 output = Pooling.pool(
                     map(0), kind: kind, kernel: pool.kernel, stride: pool.stride, padding: pool.padding,
-                    ceilMode: pool.ceilMode)
+                    ceilMode: pool.ceilMode, threads: threads)
             case .interpolate(let scale, let mode): output = Interpolation.upsample(map(0), scale: scale, mode: mode)
             case .crop: output = try Merging.centreCrop(map(0), to: map(1).spatial)
             case .pad(let replicateEnd):

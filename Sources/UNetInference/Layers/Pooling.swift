@@ -1,3 +1,5 @@
+import UNetCheckpoint
+
 /// Max and average pooling over 1, 2 or 3 spatial axes with PyTorch's `MaxPool*d` / `AvgPool*d`
 /// arithmetic (dilation 1): per-axis kernel, stride and symmetric padding, floor or ceil mode.
 ///
@@ -47,8 +49,9 @@ enum Pooling: Sendable {
         let start: Int, end: Int, padded: Int
     }
 
+    /// Pools every plane (sample and channel), the planes split across `threads` threads.
     static func pool(
-        _ input: FeatureMap, kind: Kind, kernel: [Int], stride: [Int], padding: [Int], ceilMode: Bool
+        _ input: FeatureMap, kind: Kind, kernel: [Int], stride: [Int], padding: [Int], ceilMode: Bool, threads: Int = 1
     ) -> FeatureMap {
         let axes = input.spatial.count
         let stride = stride.isEmpty ? kernel : stride
@@ -80,9 +83,10 @@ enum Pooling: Sendable {
         let (height, width) = (inSize[1], inSize[2])
         input.values.withUnsafeBufferPointer { source in
             output.values.withUnsafeMutableBufferPointer { target in
-                for plane in 0..<(input.batch * input.channels) {
-                    let volume = source.baseAddress! + plane * inPlane
-                    var out = target.baseAddress! + plane * outPlane
+                let (source, target) = (source.baseAddress!, target.baseAddress!)
+                Parallel.forEach(input.batch * input.channels, threads: threads) { plane, _ in
+                    let volume = source + plane * inPlane
+                    var out = target + plane * outPlane
                     for wz in windows[0] {
                         for wy in windows[1] {
                             for wx in windows[2] {

@@ -314,8 +314,13 @@ public enum NIfTIFile {
         _ bytes: [UInt8], dim: [Int], datatype: Int32, calibration: (Double, Double), descrip: String,
         like geometry: VolumeGeometry, to path: String
     ) throws(ImageError) {
-        let header: NIfTIHeader
-        if case .nifti(let input) = geometry.source { header = input } else { header = .plain }
+        var header: NIfTIHeader
+        if case .nifti(let input) = geometry.source {
+            header = input
+        } else {
+            header = .plain
+            if dim.contains(where: { $0 > Int(Int16.max) }) { header.version = .nifti2 }  // beyond NIfTI-1's sizes
+        }
         var h = header.written(dim: dim, datatype: datatype, calibration: calibration, descrip: descrip)
         try VolumeFile.guarded(path, source: geometry.file) {
             try AtomicWrite.replace(path) { temporary in

@@ -50,7 +50,8 @@ public struct VolumePreparation: Sendable {
         var transpose = [0, 1, 2]
         if let forward = nnunet?.transposeForward, forward != transpose, volume.order == .zyx {
             guard forward.sorted() == transpose else {
-                throw ImageError(.unsupported, file: "metadata.nnunet", "transpose_forward \(forward) is not a permutation")
+                throw ImageError(
+                    .unsupported, file: "metadata.nnunet", "transpose_forward \(forward) is not a permutation")
             }
             transpose = forward
             map = Self.permuted(map, forward)
@@ -103,5 +104,15 @@ public struct VolumePreparation: Sendable {
 
     static func text(_ values: [Double]) -> String {
         values.map { String(format: "%g", $0) }.joined(separator: "×")
+    }
+}
+
+extension Volume {
+    /// The voxel spacing along the spatial axes, in ``order`` (NIfTI's `pixdim`); nil for files
+    /// that record none.
+    public var spacing: [Double]? {
+        guard case .nifti(let header) = geometry.source, header.pixdim.count >= 4 else { return nil }
+        let ijk = header.pixdim[1...3].map { abs($0) }
+        return order == .ijk ? ijk : ijk.reversed()
     }
 }

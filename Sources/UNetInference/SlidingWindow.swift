@@ -74,11 +74,24 @@ public struct SlidingWindow: Sendable {
                 message: "the window size \(window[axis]) along axis \(axis) is not valid for this network "
                     + "(nearest valid: \(options))")
         }
-        guard model.network.outputSize(forInputSize: window) == window else {
+        guard let output = model.network.outputSize(forInputSize: window) else {
+            throw InferenceError(message: "the window \(window) is not a valid input size of this network")
+        }
+        if output != window, let axis = window.indices.first(where: { output[$0] != window[$0] }) {
+            /// The nearest sides along `axis` the network keeps, below and above.
+            func keeps(_ side: Int) -> Bool {
+                var size = window
+                size[axis] = side
+                return model.network.outputSize(forInputSize: size)?[axis] == side
+            }
+            let below = stride(from: window[axis] - 1, through: 1, by: -1).first(where: keeps)
+            let above = (window[axis] + 1)...(window[axis] + 4096)
+            let options = [below, above.first(where: keeps)].compactMap { $0 }.map(String.init)
             throw InferenceError(
-                message: "sliding-window prediction needs a network whose output has its input's size; "
-                    + "this one gives \(model.network.outputSize(forInputSize: window) ?? []) for \(window) "
-                    + "(valid-padding networks use the overlap-tile strategy, --tile)")
+                message: "the network gives \(output) for a \(window) window: sliding windows need sizes it keeps"
+                    + (options.isEmpty
+                        ? " (a valid-padding network: use the overlap-tile strategy, --tile)"
+                        : "; along axis \(axis) the nearest are \(options.joined(separator: " or "))"))
         }
         self.model = model
         self.window = window

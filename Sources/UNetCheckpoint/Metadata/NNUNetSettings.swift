@@ -9,6 +9,13 @@ public struct NNUNetSettings: Sendable, Equatable {
         public var std: Double
         public var percentile00_5: Double
         public var percentile99_5: Double
+
+        public init(mean: Double, std: Double, percentile00_5: Double, percentile99_5: Double) {
+            self.mean = mean
+            self.std = std
+            self.percentile00_5 = percentile00_5
+            self.percentile99_5 = percentile99_5
+        }
     }
 
     /// `3d_fullres`, `2d`, …

@@ -102,7 +102,9 @@ struct Predict: ParsableCommand {
             throw ValidationError("--axis-order must be zyx or ijk")
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be positive") }
-        if tile != nil, sliding.given { throw ValidationError("--tile (overlap-tile) and sliding windows exclude each other") }
+        if tile != nil, sliding.given {
+            throw ValidationError("--tile (overlap-tile) and sliding windows exclude each other")
+        }
         if let overlay, ![.png, .tiff].contains(ImageOutput.kind(of: overlay)) {
             throw ValidationError("--overlay must end in .png, .tif or .tiff")
         }
@@ -188,9 +190,11 @@ struct Predict: ParsableCommand {
         }
         let normalization: Normalization
         // nnU-Net's schemes (z-score per image, …) when the checkpoint is nnU-Net's.
-        let schemes = try normalize == nil ? NNUNetSettings(metadata).map {
-            try IntensityNormalization.recorded(in: $0, channels: image.channels)
-        } : nil
+        let schemes =
+            try normalize == nil
+            ? NNUNetSettings(metadata).map {
+                try IntensityNormalization.recorded(in: $0, channels: image.channels)
+            } : nil
         if let normalize {
             normalization = try Normalization(parsing: normalize)
         } else if let schemes {
@@ -227,7 +231,8 @@ struct Predict: ParsableCommand {
                 shape = y.shape
                 pages += y.values
             }
-            let result = FeatureMap(batch: image.pages, channels: shape[1], spatial: Array(shape.dropFirst(2)), values: pages)
+            let result = FeatureMap(
+                batch: image.pages, channels: shape[1], spatial: Array(shape.dropFirst(2)), values: pages)
             return try writeOutputs(result, model: model, image: image)
         }
         let plan: TilePlan
@@ -300,11 +305,14 @@ struct Predict: ParsableCommand {
         guard volume.channels == architecture.inChannels else {
             throw ImageError(
                 .unsupported, file: input,
-                "\(volume.channels) channel\(volume.channels == 1 ? "" : "s"); the network takes \(architecture.inChannels)")
+                "\(volume.channels) channel\(volume.channels == 1 ? "" : "s"); the network takes \(architecture.inChannels)"
+            )
         }
         let normalization = try normalize.map { try Normalization(parsing: $0) }
         let prepared = try VolumePreparation(volume, metadata: metadata, normalization: normalization)
-        printNote("\(input): \(volume.summary)" + (axisOrder == nil ? " (the checkpoint framework's order)" : ""))
+        printNote(
+            "\(input): \(volume.summary)"
+                + (axisOrder == nil ? "; \(order.rawValue) as the checkpoint's framework reads it (--axis-order)" : ""))
         for note in prepared.notes { note.hasPrefix("warning:") ? printWarning(note) : printNote("note: \(note)") }
         let output: FeatureMap
         if let window = try slidingWindow(model, metadata: metadata) {
@@ -315,13 +323,15 @@ struct Predict: ParsableCommand {
             printNote("whole volume (--window for sliding windows)")
             output = try model.predict(prepared.input)
         } else {
-            throw InferenceError(
-                message: "the volume \(prepared.input.spatial) is not a valid input of the network or larger than "
-                    + "128³ voxels; give --window (a valid input size) to slide windows over it")
+            throw ImageError(
+                .unsupported, file: input,
+                "\(prepared.input.spatial) is not a valid input size of the network or larger than 128³ voxels; "
+                    + "give --window (a valid input size) to slide windows over it")
         }
         let result = prepared.restore(output)
         guard result.spatial == volume.spatial else {
-            throw ImageError(.unsupported, file: input, "the network's output \(result.spatial) does not cover the volume")
+            throw ImageError(
+                .unsupported, file: input, "the network's output \(result.spatial) does not cover the volume")
         }
         try writeVolumeOutputs(result, model: model, volume: volume)
     }
@@ -339,7 +349,9 @@ struct Predict: ParsableCommand {
                 } else {
                     let mask = segmentation.mask(probabilities!, threshold: threshold)
                     try VolumeFile.writeMask(mask, like: volume.geometry, to: output)
-                    printNote("wrote \(output): mask of \(segmentation.describe(threshold: threshold)), \(volume.summary)")
+                    printNote(
+                        "wrote \(output): mask of \(segmentation.describe(threshold: threshold)), "
+                            + volume.spatial.map(String.init).joined(separator: "×"))
                 }
             }
             if let path = self.probabilities, let probabilities {

@@ -48,7 +48,7 @@ public struct VolumePreparation: Sendable {
             notes.append("the checkpoint records no input normalisation: raw values (--normalize to set one)")
         }
         var transpose = [0, 1, 2]
-        if let forward = nnunet?.transposeForward, forward != transpose, volume.order == .zyx {
+        if let forward = nnunet?.transposeForward, forward != Array(forward.indices), volume.order == .zyx {
             guard forward.sorted() == transpose else {
                 throw ImageError(
                     .unsupported, file: "metadata.nnunet", "transpose_forward \(forward) is not a permutation")

@@ -50,7 +50,7 @@ extension SlidingWindow {
         if choices.mirror && choices.mirrorAxes == nil {
             if let allowed = nnunet?.mirroringAxes {
                 mirrorAxes = allowed.filter { $0 < dims }
-                notes.append("mirroring along axes \(Self.text(mirrorAxes)) (the axes nnU-Net allows)")
+                notes.append("mirroring along axes \(Self.axes(mirrorAxes)) (the axes nnU-Net allows)")
             } else {
                 mirrorAxes = Array(0..<dims)
             }
@@ -65,13 +65,15 @@ extension SlidingWindow {
 
     /// `8×16×16`.
     static func text(_ sizes: [Int]) -> String { sizes.map(String.init).joined(separator: "×") }
+    /// `0, 1, 2`.
+    static func axes(_ axes: [Int]) -> String { axes.map(String.init).joined(separator: ", ") }
 
     /// `sliding window 8×16×16, overlap 0.5, nnU-Net's Gaussian, float16 sums, 24 windows`.
     public func summary(for spatial: [Int]) -> String {
         let count = windowCount(for: spatial)
         let name = blending == .nnunet ? "nnU-Net's" : "MONAI's"
         return "sliding window \(Self.text(window)), overlap \(overlap), \(name) Gaussian, \(sums.rawValue) sums"
-            + (mirrorAxes.isEmpty ? "" : ", mirrored along \(Self.text(mirrorAxes))")
+            + (mirrorAxes.isEmpty ? "" : ", mirrored along axes \(Self.axes(mirrorAxes))")
             + ", \(count) window\(count == 1 ? "" : "s")"
     }
 }

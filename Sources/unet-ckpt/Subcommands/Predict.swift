@@ -299,7 +299,11 @@ struct Predict: ParsableCommand {
     /// sliding windows, and written back in the input's kind of file with its geometry.
     private func runVolume(_ model: UNetModel, metadata: CheckpointMetadata) throws {
         if overlay != nil { try usageError("--overlay needs an image input (.png, .tif), not a volume") }
-        let order = axisOrder.flatMap(VolumeAxisOrder.init(rawValue:)) ?? VolumePreparation.axisOrder(for: metadata)
+        // A TIFF stack is [pages, rows, columns] as tifffile reads it; NIfTI in the framework's order.
+        let tiff = (try? VolumeFile.kind(of: input)) == .tiff
+        let order =
+            axisOrder.flatMap(VolumeAxisOrder.init(rawValue:))
+            ?? (tiff ? .zyx : VolumePreparation.axisOrder(for: metadata))
         let volume = try VolumeFile.read(input, order: order)
         let architecture = model.architecture
         guard volume.channels == architecture.inChannels else {
@@ -312,7 +316,8 @@ struct Predict: ParsableCommand {
         let prepared = try VolumePreparation(volume, metadata: metadata, normalization: normalization)
         printNote(
             "\(input): \(volume.summary)"
-                + (axisOrder == nil ? "; \(order.rawValue) as the checkpoint's framework reads it (--axis-order)" : ""))
+                + (axisOrder == nil && !tiff
+                    ? "; \(order.rawValue) as the checkpoint's framework reads it (--axis-order)" : ""))
         for note in prepared.notes { note.hasPrefix("warning:") ? printWarning(note) : printNote("note: \(note)") }
         let output: FeatureMap
         if let window = try slidingWindow(model, metadata: metadata) {

@@ -19,7 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
-        // C libraries from the system (Debian: libhdf5-dev, zlib1g-dev, libdeflate-dev, libopenblas-dev).
+        // C libraries from the system (Debian: libhdf5-dev, zlib1g-dev, libdeflate-dev, libopenblas-dev, …).
         .systemLibrary(
             name: "CHDF5", pkgConfig: "hdf5",
             providers: [.apt(["libhdf5-dev"]), .brew(["hdf5"])]),
@@ -41,10 +41,15 @@ let package = Package(
         .systemLibrary(
             name: "CTIFF", pkgConfig: "libtiff-4",
             providers: [.apt(["libtiff-dev"]), .brew(["libtiff"])]),
+        // NIfTI-1 and NIfTI-2 (libnifti2 and its gzip layer libznz; Debian ships no .pc file).
+        .systemLibrary(name: "CNIfTI", providers: [.apt(["libnifti2-dev"])]),
 
         // The C side of image input and output: libpng calls (errors by longjmp, kept out of
-        // Swift), libtiff's error handler and wrappers of its variadic field calls.
-        .target(name: "CUNetImageIO", dependencies: ["CPNG", "CTIFF"]),
+        // Swift), libtiff's error handler and wrappers of its variadic field calls, libnifti calls
+        // with its printing captured (nifti-include/ forwards <znzlib.h> to /usr/include/nifti).
+        .target(
+            name: "CUNetImageIO", dependencies: ["CPNG", "CTIFF", "CNIfTI"],
+            cSettings: [.headerSearchPath("nifti-include")]),
 
         // A small owning Swift layer over libhdf5.
         .target(name: "HDF5", dependencies: ["CHDF5"]),
@@ -76,8 +81,10 @@ let package = Package(
 
         // SVG pictures: the architecture as the paper's U, weight histograms (no HDF5 of its own).
         .target(name: "UNetDrawing", dependencies: ["UNetCheckpoint"]),
-        // Images in and out: PNG and TIFF pixels, input normalisation, masks, probabilities, overlays.
-        .target(name: "UNetImages", dependencies: ["UNetInference", "UNetCheckpoint", "CUNetImageIO", "CTIFF"]),
+        // Images in and out: PNG and TIFF pixels, NIfTI/TIFF/npy volumes, input normalisation, masks,
+        // probabilities, overlays.
+        .target(
+            name: "UNetImages", dependencies: ["UNetInference", "UNetCheckpoint", "CUNetImageIO", "CTIFF", "CNIfTI"]),
 
         // The command line.
         .executableTarget(

@@ -48,12 +48,13 @@ public struct Segmentation: Sendable {
         }
     }
 
-    /// The probabilities of a network output (NCHW; the same shape), computed in double precision.
+    /// The probabilities of a network output (NCHW or NCDHW; the same shape), computed in double
+    /// precision.
     public func probabilities(_ output: FeatureMap) -> FeatureMap {
         precondition(output.channels == channels)
         guard !outputIsProbability else { return output }
         var result = output
-        let plane = output.height * output.width
+        let plane = output.spatial.reduce(1, *)
         for n in 0..<output.batch {
             let base = n * channels * plane
             for i in 0..<plane {
@@ -77,9 +78,10 @@ public struct Segmentation: Sendable {
         return result
     }
 
-    /// The class of every pixel of every sample of `probabilities`.
+    /// The class of every pixel of every sample of `probabilities`; a volume's slices are pages
+    /// (sample by sample, slice by slice).
     public func mask(_ probabilities: FeatureMap, threshold: Double) -> ClassMask {
-        let plane = probabilities.height * probabilities.width
+        let plane = probabilities.spatial.reduce(1, *)
         var values = [UInt16](repeating: 0, count: probabilities.batch * plane)
         for n in 0..<probabilities.batch {
             let base = n * channels * plane
@@ -97,7 +99,8 @@ public struct Segmentation: Sendable {
             }
         }
         return ClassMask(
-            pages: probabilities.batch, height: probabilities.height, width: probabilities.width,
+            pages: probabilities.batch * (probabilities.spatial.count == 3 ? probabilities.spatial[0] : 1),
+            height: probabilities.height, width: probabilities.width,
             classCount: classCount,
             values: values)
     }

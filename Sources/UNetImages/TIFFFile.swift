@@ -2,8 +2,8 @@ import CTIFF
 import CUNetImageIO
 
 /// TIFF files through libtiff: one or more pages of the same size and kind, 1 (min-is-black) or 3
-/// (RGB) samples per pixel, contiguous, of 8- or 16-bit unsigned integers or 32-bit floats, in
-/// strips or tiles, with any compression the installed libtiff decodes. Anything else is refused
+/// (RGB) samples per pixel, contiguous or in separate planes, of 8- or 16-bit unsigned integers or
+/// 32-bit floats, in strips or tiles, with any compression the installed libtiff decodes. Anything else is refused
 /// naming the page and the property.
 enum TIFFFile {
     static let supported = "predict reads greyscale or RGB TIFF pages of 8- or 16-bit unsigned or 32-bit float samples"
@@ -35,7 +35,7 @@ enum TIFFFile {
         var page = 0
         while true {
             let label = pageCount > 1 ? " (page \(page + 1) of \(pageCount))" : ""
-            let format = try pageFormat(tiff, path: path, label: label)
+            let (format, separate) = try pageFormat(tiff, path: path, label: label)
             if let first {
                 guard format == first else {
                     throw ImageError(
@@ -52,7 +52,7 @@ enum TIFFFile {
                 first = format
                 values.reserveCapacity(max(pageCount, 1) * format.channels * format.height * format.width)
             }
-            values += try pixels(tiff, handle, format, path: path, label: label)
+            values += try pixels(tiff, handle, format, separate: separate, path: path, label: label)
             page += 1
             guard page <= ImageLimits.maxPages else {
                 throw ImageError(.unsupported, file: path, "more than \(ImageLimits.maxPages) pages are not supported")
@@ -72,9 +72,11 @@ enum TIFFFile {
         "\(format.width)×\(format.height) \(format.channels == 3 ? "RGB" : "grey") \(format.type.label)"
     }
 
-    /// The current page's format, or the reason it is refused.
-    private static func pageFormat(_ tiff: OpaquePointer, path: String, label: String) throws(ImageError) -> PageFormat
-    {
+    /// The current page's format and whether its samples lie in separate planes (planar
+    /// configuration 2, as tifffile writes a `(3, H, W)` RGB array), or the reason it is refused.
+    private static func pageFormat(
+        _ tiff: OpaquePointer, path: String, label: String
+    ) throws(ImageError) -> (PageFormat, separate: Bool) {
         func unsupported(_ what: String) -> ImageError {
             ImageError(.unsupported, file: path, "unsupported: \(what)\(label); \(supported)")
         }
@@ -121,8 +123,8 @@ enum TIFFFile {
         case (SAMPLEFORMAT_UINT, _): throw unsupported("\(bits)-bit samples")
         default: throw unsupported("sample format \(sampleFormat) with \(bits) bits")
         }
-        if samples > 1 && Int32(planar) != PLANARCONFIG_CONTIG {
-            throw unsupported("separate colour planes (planar configuration 2)")
+        if samples > 1 && Int32(planar) != PLANARCONFIG_CONTIG && Int32(planar) != PLANARCONFIG_SEPARATE {
+            throw unsupported("planar configuration \(planar)")
         }
         if TIFFIsCODECConfigured(compression) != 1 {
             throw unsupported("compression \(compression) (this libtiff cannot decode it)")
@@ -132,17 +134,21 @@ enum TIFFFile {
         {
             throw ImageError(.unsupported, file: path, problem + label)
         }
-        return PageFormat(width: Int(width), height: Int(height), channels: Int(samples), type: type)
+        let format = PageFormat(width: Int(width), height: Int(height), channels: Int(samples), type: type)
+        return (format, samples > 1 && Int32(planar) == PLANARCONFIG_SEPARATE)
     }
 
-    /// The current page's values, planar.
+    /// The current page's values, planar. Separate planes are read one after the other (libtiff's
+    /// sample index), each as a page of one sample.
     private static func pixels(
-        _ tiff: OpaquePointer, _ handle: UnsafeMutablePointer<unet_tiff>, _ format: PageFormat, path: String,
-        label: String
+        _ tiff: OpaquePointer, _ handle: UnsafeMutablePointer<unet_tiff>, _ format: PageFormat, separate: Bool,
+        path: String, label: String
     ) throws(ImageError) -> [Float] {
-        let pixelBytes = format.channels * format.type.byteCount
+        let planes = separate ? format.channels : 1
+        let pixelBytes = format.channels / planes * format.type.byteCount
         let rowBytes = format.width * pixelBytes
-        var bytes = [UInt8](repeating: 0, count: rowBytes * format.height)
+        let planeBytes = rowBytes * format.height
+        var bytes = [UInt8](repeating: 0, count: planeBytes * planes)
         func failure() -> ImageError {
             ImageError(.unreadable, file: path, "cannot read the TIFF pixels\(label): " + message(handle))
         }
@@ -154,20 +160,22 @@ enum TIFFFile {
             else { throw ImageError(.unreadable, file: path, "a tiled TIFF page\(label) with bad tile sizes") }
             let tw = Int(tileWidth), th = Int(tileHeight)
             var tile = [UInt8](repeating: 0, count: tw * th * pixelBytes)
-            for top in stride(from: 0, to: format.height, by: th) {
-                for left in stride(from: 0, to: format.width, by: tw) {
-                    let index = TIFFComputeTile(tiff, UInt32(left), UInt32(top), 0, 0)
-                    let read = tile.withUnsafeMutableBytes {
-                        TIFFReadEncodedTile(tiff, index, $0.baseAddress, tmsize_t($0.count))
-                    }
-                    guard read >= 0 else { throw failure() }
-                    let rows = min(th, format.height - top), columns = min(tw, format.width - left)
-                    for y in 0..<rows {
-                        let source = y * tw * pixelBytes
-                        let target = (top + y) * rowBytes + left * pixelBytes
-                        bytes.replaceSubrange(
-                            target..<(target + columns * pixelBytes),
-                            with: tile[source..<(source + columns * pixelBytes)])
+            for plane in 0..<planes {
+                for top in stride(from: 0, to: format.height, by: th) {
+                    for left in stride(from: 0, to: format.width, by: tw) {
+                        let index = TIFFComputeTile(tiff, UInt32(left), UInt32(top), 0, UInt16(plane))
+                        let read = tile.withUnsafeMutableBytes {
+                            TIFFReadEncodedTile(tiff, index, $0.baseAddress, tmsize_t($0.count))
+                        }
+                        guard read >= 0 else { throw failure() }
+                        let rows = min(th, format.height - top), columns = min(tw, format.width - left)
+                        for y in 0..<rows {
+                            let source = y * tw * pixelBytes
+                            let target = plane * planeBytes + (top + y) * rowBytes + left * pixelBytes
+                            bytes.replaceSubrange(
+                                target..<(target + columns * pixelBytes),
+                                with: tile[source..<(source + columns * pixelBytes)])
+                        }
                     }
                 }
             }
@@ -176,15 +184,19 @@ enum TIFFFile {
                 throw ImageError(.unreadable, file: path, "a TIFF page\(label) whose rows are not \(rowBytes) bytes")
             }
             let status: Int32 = bytes.withUnsafeMutableBytes { raw in
-                for y in 0..<format.height {
-                    if TIFFReadScanline(tiff, raw.baseAddress! + y * rowBytes, UInt32(y), 0) != 1 { return -1 }
+                for plane in 0..<planes {
+                    for y in 0..<format.height {
+                        let row = raw.baseAddress! + plane * planeBytes + y * rowBytes
+                        if TIFFReadScanline(tiff, row, UInt32(y), UInt16(plane)) != 1 { return -1 }
+                    }
                 }
                 return 0
             }
             guard status == 0 else { throw failure() }
         }
         return Interleaved.planar(
-            bytes, pages: 1, height: format.height, width: format.width, channels: format.channels, type: format.type)
+            bytes, pages: planes, height: format.height, width: format.width, channels: format.channels / planes,
+            type: format.type)
     }
 
     /// Writes every page of a raster: uncompressed pixels in strips of about 8 KiB, deflate when

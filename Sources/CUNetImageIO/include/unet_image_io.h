@@ -1,7 +1,8 @@
 /* The C side of UNetImages: every libpng call (libpng reports errors by longjmp, which must not
  * cross Swift frames, so each entry point here sets its own setjmp and returns an error code),
- * libtiff's open with an error handler that records the message instead of printing it, and
- * typed wrappers of libtiff's variadic TIFFGetField / TIFFSetField. Prefix: unet_. Every
+ * libtiff's open with an error handler that records the message instead of printing it, typed
+ * wrappers of libtiff's variadic TIFFGetField / TIFFSetField, and every libnifti2 call (which
+ * prints to stderr; nifti_io.c captures it). Prefix: unet_. Every
  * function that can fail returns 0 on success and writes one line into `message` otherwise. */
 #ifndef UNET_CKPT_IMAGE_IO_H
 #define UNET_CKPT_IMAGE_IO_H
@@ -71,5 +72,57 @@ int unet_tiff_set_u32(TIFF *tiff, uint32_t tag, uint32_t value);
 int unet_tiff_set_string(TIFF *tiff, uint32_t tag, const char *value);
 /* TIFFTAG_PAGENUMBER: this page and the page count. */
 int unet_tiff_set_page_number(TIFF *tiff, uint16_t page, uint16_t pages);
+
+/* ---- NIfTI ---------------------------------------------------------------------------------- */
+
+/* What libnifti2 read from a single-file NIfTI-1 or NIfTI-2 header (nifti_read_header, converted
+ * by nifti_convert_n1hdr2nim / n2hdr2nim: byte-swapped, dims and spacings checked), and what a
+ * header to write is made from. Matrices are row-major 4 × 4. Every libnifti call runs with the
+ * process's C `stderr` pointed at a memory stream (under a lock), so libnifti never prints: its
+ * messages become `message`. */
+typedef struct {
+    int version;              /* 1 or 2 */
+    int datatype;             /* NIFTI_TYPE_* */
+    int bytes_per_voxel;
+    int64_t dim[8];           /* dim[0] = the number of dimensions */
+    double pixdim[8];         /* pixdim[0] = qfac when there is a qform, else 0 */
+    double scl_slope, scl_inter, cal_min, cal_max;
+    int qform_code, sform_code;
+    double quatern_b, quatern_c, quatern_d, qoffset_x, qoffset_y, qoffset_z, qfac;
+    double qto_xyz[16];       /* the qform's matrix, from the quaternion (or the spacings without one) */
+    double sto_xyz[16];       /* the sform's rows (zero without one) */
+    int xyz_units, time_units;
+    int freq_dim, phase_dim, slice_dim;
+    int slice_code;
+    int64_t slice_start, slice_end;
+    double slice_duration, toffset;
+    int intent_code;
+    char descrip[80];
+    int64_t data_offset;      /* where the voxels start (vox_offset) */
+    int64_t file_size;        /* the file's size, -1 when gzip-compressed */
+} unet_nifti_header;
+
+typedef struct unet_nifti_reader unet_nifti_reader;
+
+/* Reads the header of a .nii or .nii.gz file and opens its data, positioned at the first voxel;
+ * NULL on failure (the reason in message). Refuses ANALYZE 7.5, two-file (.hdr/.img) and ASCII
+ * headers. Nothing of the data is read or allocated. */
+unet_nifti_reader *unet_nifti_open(const char *path, unet_nifti_header *header, char *message);
+
+/* Reads up to `bytes` more bytes of voxels (a multiple of the voxel size) in the machine's byte
+ * order: the count read (fewer at the end of the file), or -1 when the compressed data is
+ * damaged (the reason in message). */
+int64_t unet_nifti_read(unet_nifti_reader *reader, void *buffer, size_t bytes, char *message);
+
+void unet_nifti_close(unet_nifti_reader *reader);
+
+/* Writes a single-file NIfTI of header->version (1 or 2) with the header's fields and `bytes` of
+ * voxels in the machine's byte order, gzip-compressed when the path ends in .gz. The header is
+ * made by libnifti (nifti_convert_nim2n1hdr / nim2n2hdr), no extensions. 0 on success. */
+int unet_nifti_write(const char *path, const unet_nifti_header *header, const void *data, size_t bytes,
+                     char *message);
+
+/* libnifti's name of a datatype code ("INT64", "RGB24", "COMPLEX64", "**ILLEGAL**"). */
+const char *unet_nifti_datatype_name(int datatype);
 
 #endif

@@ -6,9 +6,12 @@ import UNetImages
 import UNetInference
 
 struct Predict: ParsableCommand {
+    /// The most voxels a 3-D network runs on in one pass when no window is given or recorded.
+    static let wholeVolumeLimit = 128 * 128 * 128
+
     static let configuration = CommandConfiguration(
         abstract:
-            "Run a checkpoint on an image (PNG, TIFF) or an array (.npy) and write masks, probabilities or overlays.",
+            "Run a checkpoint on an image (PNG, TIFF), a volume (NIfTI, TIFF stack) or an array (.npy) and write masks, probabilities or overlays.",
         discussion: """
             Images (PNG 8/16-bit grey or RGB; TIFF single or multi-page, 8/16-bit or float32) are \
             normalised as the checkpoint's metadata records (or --normalize) and run with the \
@@ -16,6 +19,13 @@ struct Predict: ParsableCommand {
             by extension: --output mask.png|mask.tif (class index per pixel) or out.npy (the raw \
             network output), --probabilities probs.tif|probs.npy, --overlay overlay.png|overlay.tif. \
             A multi-page TIFF gives one output page per input page (PNG outputs need a single page).
+
+            Volumes (NIfTI .nii/.nii.gz; a TIFF page stack or a 3-D .npy for a 3-D network) are read \
+            in the axis order of the checkpoint's framework (nnU-Net: z,y,x as SimpleITK; others: \
+            i,j,k as nibabel and MONAI; --axis-order), normalised as recorded (nnU-Net's schemes), \
+            and run with sliding windows blended by a Gaussian as MONAI and nnU-Net do it (--window, \
+            nnU-Net's patch size by default; --overlap, --mirror). Masks and probabilities are \
+            written as NIfTI with the input's geometry (or TIFF stacks, or .npy).
 
             Arrays (.npy) are NCHW (or NHWC with --layout nhwc), float32, float64 or float16, and run \
             as they are (--tile for the paper's overlap-tile); --output out.npy is exactly what the \
@@ -26,13 +36,17 @@ struct Predict: ParsableCommand {
     @Argument(help: "The checkpoint (any format convert reads).")
     var checkpoint: String
 
-    @Option(help: "The input: an image (.png, .tif, .tiff) or an array (.npy).")
+    @Option(help: "The input: an image (.png, .tif, .tiff), a volume (.nii, .nii.gz, a TIFF stack) or an array (.npy).")
     var input: String
 
-    @Option(help: "The mask (.png, .tif, .tiff: class index per pixel) or the raw network output (.npy).")
+    @Option(
+        help: "The mask (.png, .tif, .tiff, .nii, .nii.gz: class index per pixel) or the raw network output (.npy).")
     var output: String?
 
-    @Option(help: "The class probabilities: float32 TIFF (.tif, .tiff; one page per class and input page) or .npy.")
+    @Option(
+        help:
+            "The class probabilities: float32 TIFF (.tif, .tiff; one page per class and input page), NIfTI (.nii, .nii.gz) or .npy."
+    )
     var probabilities: String?
 
     @Option(help: "The mask blended over the input image in a colour per class (.png, .tif, .tiff).")
@@ -56,7 +70,15 @@ struct Predict: ParsableCommand {
     @Option(help: "With --tile on a same-padding network: pixels discarded on each side of a tile (default tile/4).")
     var halo: Int?
 
-    @Option(help: "Threads for the forward pass (default: every core).")
+    @OptionGroup(title: "Sliding windows") var sliding: SlidingOptions
+
+    @Option(
+        help:
+            "The axis order NIfTI volumes are read in: zyx (SimpleITK, nnU-Net) or ijk (nibabel, MONAI); default: the checkpoint's framework."
+    )
+    var axisOrder: String?
+
+    @Option(help: "Threads for the whole prediction (default: every core).")
     var threads: Int?
 
     @OptionGroup var reading: ReadingOptions
@@ -69,11 +91,19 @@ struct Predict: ParsableCommand {
         guard output != nil || probabilities != nil || overlay != nil else {
             throw ValidationError("nothing to write: give --output, --probabilities or --overlay")
         }
-        if let output, ImageOutput.kind(of: output) == nil {
-            throw ValidationError("--output must end in .png, .tif, .tiff (a mask) or .npy (the network output)")
+        if let output, ImageOutput.kind(of: output) == nil, !isNIfTI(output) {
+            throw ValidationError(
+                "--output must end in .png, .tif, .tiff, .nii, .nii.gz (a mask) or .npy (the network output)")
         }
-        if let probabilities, ![.tiff, .npy].contains(ImageOutput.kind(of: probabilities)) {
-            throw ValidationError("--probabilities must end in .tif, .tiff or .npy")
+        if let probabilities, ![.tiff, .npy].contains(ImageOutput.kind(of: probabilities)), !isNIfTI(probabilities) {
+            throw ValidationError("--probabilities must end in .tif, .tiff, .nii, .nii.gz or .npy")
+        }
+        if let axisOrder, VolumeAxisOrder(rawValue: axisOrder) == nil {
+            throw ValidationError("--axis-order must be zyx or ijk")
+        }
+        if let threads, threads < 1 { throw ValidationError("--threads must be positive") }
+        if tile != nil, sliding.given {
+            throw ValidationError("--tile (overlap-tile) and sliding windows exclude each other")
         }
         if let overlay, ![.png, .tiff].contains(ImageOutput.kind(of: overlay)) {
             throw ValidationError("--overlay must end in .png, .tif or .tiff")
@@ -95,11 +125,16 @@ struct Predict: ParsableCommand {
         }
         do {
             var model = try UNetModel(checkpoint)
-            if let threads { model.threads = max(1, threads) }
-            if isArray(input) {
-                try runArray(model)
+            model.threads = threads ?? model.threads
+            let metadata = checkpoint.metadata
+            // PNG and unknown files go the image way, which names what they are.
+            let kind = input.lowercased().hasSuffix(".npy") ? .npy : try? VolumeFile.kind(of: input)
+            if kind == .nifti || kind == .niftiGzip || (kind == .tiff && model.architecture.spatialDims == 3) {
+                try runVolume(model, metadata: metadata)
+            } else if kind == .npy {
+                try runArray(model, metadata: metadata)
             } else {
-                try runImage(model, metadata: checkpoint.metadata)
+                try runImage(model, metadata: metadata)
             }
         } catch let error as InferenceError {
             printError(error.message)
@@ -110,16 +145,10 @@ struct Predict: ParsableCommand {
         }
     }
 
-    /// `.npy` by extension or by NumPy's magic bytes.
-    private func isArray(_ path: String) -> Bool {
-        if path.lowercased().hasSuffix(".npy") { return true }
-        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
-        defer { try? handle.close() }
-        return (try? handle.read(upToCount: 6)) == Data([0x93] + Array("NUMPY".utf8))
-    }
+    private func isNIfTI(_ path: String) -> Bool { [.nifti, .niftiGzip].contains(VolumeFile.outputKind(of: path)) }
 
-    /// An array in, as it always was: the whole array or --tile.
-    private func runArray(_ model: UNetModel) throws {
+    /// An array in, as it stands: the whole array, sliding windows (given or recorded) or --tile.
+    private func runArray(_ model: UNetModel, metadata: CheckpointMetadata) throws {
         if overlay != nil { try usageError("--overlay needs an image input (.png, .tif), not an array") }
         let image = try NumpyArray(contentsOf: input).featureMap(channelsLast: layout == "nhwc")
         let result: FeatureMap
@@ -128,6 +157,8 @@ struct Predict: ParsableCommand {
             let bar = ProgressBar(total: tiler.tileCount(height: image.height, width: image.width), unit: "tiles")
             result = try tiler.predict(image) { done, _ in bar.update(done) }
             bar.finish()
+        } else if let window = try slidingWindow(model, metadata: metadata) {
+            result = try slide(window, over: image)
         } else {
             result = try model.predict(image)
         }
@@ -158,8 +189,17 @@ struct Predict: ParsableCommand {
             )
         }
         let normalization: Normalization
+        // nnU-Net's schemes (z-score per image, …) when the checkpoint is nnU-Net's.
+        let schemes =
+            try normalize == nil
+            ? NNUNetSettings(metadata).map {
+                try IntensityNormalization.recorded(in: $0, channels: image.channels)
+            } : nil
         if let normalize {
             normalization = try Normalization(parsing: normalize)
+        } else if let schemes {
+            normalization = .identity
+            printNote("note: nnU-Net normalisation \(schemes.map(\.description).joined(separator: ", "))")
         } else if let recorded = metadata.input {
             normalization = Normalization(recorded)
             if image.sampleType != .uint8 && normalization.scale != 1 {
@@ -176,7 +216,25 @@ struct Predict: ParsableCommand {
         if let problem = normalization.problem(channels: image.channels) {
             throw ImageError(.unsupported, file: normalize == nil ? checkpoint : "--normalize", problem)
         }
+        func prepared(_ page: Int) throws(ImageError) -> FeatureMap {
+            var x = normalization.apply(image, page: page)
+            if let schemes { try IntensityNormalization.apply(schemes, to: &x) }
+            return x
+        }
 
+        if let window = try slidingWindow(model, metadata: metadata) {
+            printNote("\(input): \(image.summary); normalisation \(normalization)")
+            var pages: [Float] = []
+            var shape: [Int] = []
+            for page in 0..<image.pages {
+                let y = try slide(window, over: prepared(page))
+                shape = y.shape
+                pages += y.values
+            }
+            let result = FeatureMap(
+                batch: image.pages, channels: shape[1], spatial: Array(shape.dropFirst(2)), values: pages)
+            return try writeOutputs(result, model: model, image: image)
+        }
         let plan: TilePlan
         if let tile {
             plan = .tiled(tile: tile)
@@ -200,7 +258,7 @@ struct Predict: ParsableCommand {
         var outputs: [Float] = []
         var shape = (channels: 0, height: 0, width: 0)
         for page in 0..<image.pages {
-            let x = normalization.apply(image, page: page)
+            let x = try prepared(page)
             let y: FeatureMap
             if let tiler {
                 y = try tiler.predict(x) { done, _ in bar.update(page * tilesPerPage + done) }
@@ -215,6 +273,97 @@ struct Predict: ParsableCommand {
         let result = FeatureMap(
             batch: image.pages, channels: shape.channels, height: shape.height, width: shape.width, values: outputs)
         try writeOutputs(result, model: model, image: image)
+    }
+
+    /// The sliding window given by the options or recorded by the checkpoint (nnU-Net's patch
+    /// size), its framework's choices said; nil to run otherwise.
+    private func slidingWindow(_ model: UNetModel, metadata: CheckpointMetadata) throws -> SlidingWindow? {
+        guard tile == nil else { return nil }
+        var notes: [String] = []
+        let choices = try sliding.choices(dims: model.architecture.spatialDims)
+        let window = try SlidingWindow(model: model, metadata: metadata, choices: choices, notes: &notes)
+        for note in notes { note.hasPrefix("warning:") ? printWarning(note) : printNote("note: \(note)") }
+        return window
+    }
+
+    /// Runs sliding windows over `input` with a progress bar.
+    private func slide(_ window: SlidingWindow, over input: FeatureMap) throws -> FeatureMap {
+        printNote(window.summary(for: input.spatial))
+        let bar = ProgressBar(total: input.batch * window.windowCount(for: input.spatial), unit: "windows")
+        defer { bar.finish() }
+        return try window.predict(input) { done, _ in bar.update(done) }
+    }
+
+    /// A volume in (NIfTI, or a TIFF stack for a 3-D network): read in the framework's axis order,
+    /// prepared as the framework would (normalisation, nnU-Net's transpose), run whole or with
+    /// sliding windows, and written back in the input's kind of file with its geometry.
+    private func runVolume(_ model: UNetModel, metadata: CheckpointMetadata) throws {
+        if overlay != nil { try usageError("--overlay needs an image input (.png, .tif), not a volume") }
+        // A TIFF stack is [pages, rows, columns] as tifffile reads it; NIfTI in the framework's order.
+        let tiff = (try? VolumeFile.kind(of: input)) == .tiff
+        let order =
+            axisOrder.flatMap(VolumeAxisOrder.init(rawValue:))
+            ?? (tiff ? .zyx : VolumePreparation.axisOrder(for: metadata))
+        let volume = try VolumeFile.read(input, order: order)
+        let architecture = model.architecture
+        guard volume.channels == architecture.inChannels else {
+            throw ImageError(
+                .unsupported, file: input,
+                "\(volume.channels) channel\(volume.channels == 1 ? "" : "s"); the network takes \(architecture.inChannels)"
+            )
+        }
+        let normalization = try normalize.map { try Normalization(parsing: $0) }
+        let prepared = try VolumePreparation(volume, metadata: metadata, normalization: normalization)
+        printNote(
+            "\(input): \(volume.summary)"
+                + (axisOrder == nil && !tiff
+                    ? "; \(order.rawValue) as the checkpoint's framework reads it (--axis-order)" : ""))
+        for note in prepared.notes { note.hasPrefix("warning:") ? printWarning(note) : printNote("note: \(note)") }
+        let output: FeatureMap
+        if let window = try slidingWindow(model, metadata: metadata) {
+            output = try slide(window, over: prepared.input)
+        } else if model.network.outputSize(forInputSize: prepared.input.spatial) != nil,
+            prepared.input.spatial.reduce(1, *) <= Self.wholeVolumeLimit
+        {
+            printNote("whole volume (--window for sliding windows)")
+            output = try model.predict(prepared.input)
+        } else {
+            throw ImageError(
+                .unsupported, file: input,
+                "\(prepared.input.spatial) is not a valid input size of the network or larger than 128³ voxels; "
+                    + "give --window (a valid input size) to slide windows over it")
+        }
+        let result = prepared.restore(output)
+        guard result.spatial == volume.spatial else {
+            throw ImageError(
+                .unsupported, file: input, "the network's output \(result.spatial) does not cover the volume")
+        }
+        try writeVolumeOutputs(result, model: model, volume: volume)
+    }
+
+    private func writeVolumeOutputs(_ result: FeatureMap, model: UNetModel, volume: Volume) throws {
+        let segmentation = Segmentation(model.network)
+        let threshold = threshold ?? 0.5
+        let wantsMask = output.map { VolumeFile.outputKind(of: $0) != .npy } == true
+        let probabilities = (probabilities != nil || wantsMask) ? segmentation.probabilities(result) : nil
+        try writing {
+            if let output {
+                if VolumeFile.outputKind(of: output) == .npy {
+                    try AtomicWrite.write(NumpyArray(result).encoded(), to: output)
+                    printNote("wrote \(output) \(result.shape)")
+                } else {
+                    let mask = segmentation.mask(probabilities!, threshold: threshold)
+                    try VolumeFile.writeMask(mask, like: volume.geometry, to: output)
+                    printNote(
+                        "wrote \(output): mask of \(segmentation.describe(threshold: threshold)), "
+                            + volume.spatial.map(String.init).joined(separator: "×"))
+                }
+            }
+            if let path = self.probabilities, let probabilities {
+                try VolumeFile.writeProbabilities(probabilities, like: volume.geometry, to: path)
+                printNote("wrote \(path): probabilities \(probabilities.shape)")
+            }
+        }
     }
 
     private func writeOutputs(_ result: FeatureMap, model: UNetModel, image: PixelImage?) throws {

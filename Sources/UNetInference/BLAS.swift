@@ -13,15 +13,34 @@ import Foundation
 /// slower than its AVX-512 ones on the same CPU.
 enum BLAS {
     struct Functions: @unchecked Sendable {
-        let sgemm: unet_cblas_sgemm
-        let setThreads: unet_openblas_set_num_threads
-        let getThreads: unet_openblas_get_num_threads
-        /// The kernels OpenBLAS runs (`openblas_get_corename`), such as "SkylakeX".
-        let coreName: String
+        /// oneDNN's `dnnl_sgemm` (Debian's `libdnnl2`), when it loads: JIT kernels it picks for the CPU.
+        let oneDNN: unet_dnnl_sgemm?
+        /// OpenBLAS, the fallback.
+        let sgemm: unet_cblas_sgemm?
+        let setThreads: unet_openblas_set_num_threads?
+        let getThreads: unet_openblas_get_num_threads?
+        /// What runs the products, such as "oneDNN 2.6.3 (avx512_core_amx)" or "OpenBLAS (SkylakeX kernels)".
+        let description: String
     }
 
     /// The library's functions, or why it could not be loaded.
     static let functions: Result<Functions, InferenceError> = load()
+
+    /// oneDNN's sgemm, unless `UNET_CKPT_BLAS=openblas` asks for OpenBLAS (a diagnostic switch).
+    /// It runs on OpenMP, asked here for one thread per call unless `OMP_NUM_THREADS` says otherwise.
+    private static func loadOneDNN() -> Functions? {
+        guard ProcessInfo.processInfo.environment["UNET_CKPT_BLAS"] != "openblas" else { return nil }
+        setenv("OMP_NUM_THREADS", "1", 0)
+        guard let library = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL), let sgemm = dlsym(library, "dnnl_sgemm")
+        else { return nil }
+        var description = "oneDNN"
+        if let version = dlsym(library, "dnnl_version"), let info = unsafeBitCast(version, to: unet_dnnl_version.self)() {
+            description += " \(info.pointee.major).\(info.pointee.minor).\(info.pointee.patch)"
+        }
+        return Functions(
+            oneDNN: unsafeBitCast(sgemm, to: unet_dnnl_sgemm.self), sgemm: nil, setThreads: nil, getThreads: nil,
+            description: description)
+    }
 
     /// The OpenBLAS kernel family (`OPENBLAS_CORETYPE`) for a CPU with these `/proc/cpuinfo`
     /// flags: "SkylakeX" (AVX-512, what OpenBLAS runs on every AVX-512 CPU it knows, Intel and
@@ -44,6 +63,7 @@ enum BLAS {
     }
 
     private static func load() -> Result<Functions, InferenceError> {
+        if let oneDNN = loadOneDNN() { return .success(oneDNN) }
         // Respect an explicit setting; otherwise no threads of its own, and the kernels for this CPU
         // (read by OpenBLAS when it loads, so this works for any program that uses the library,
         // unless the program has loaded OpenBLAS itself before).
@@ -65,14 +85,14 @@ enum BLAS {
             }
             return .success(
                 Functions(
-                    sgemm: unsafeBitCast(sgemm, to: unet_cblas_sgemm.self),
+                    oneDNN: nil, sgemm: unsafeBitCast(sgemm, to: unet_cblas_sgemm.self),
                     setThreads: unsafeBitCast(set, to: unet_openblas_set_num_threads.self),
                     getThreads: unsafeBitCast(get, to: unet_openblas_get_num_threads.self),
-                    coreName: coreName ?? "unknown"))
+                    description: "OpenBLAS (\(coreName ?? "unknown") kernels)"))
         }
         return .failure(
             InferenceError(
-                message: "OpenBLAS cannot be loaded (install Debian's libopenblas0): "
+                message: "neither oneDNN nor OpenBLAS can be loaded (install Debian's libdnnl2 or libopenblas0): "
                     + (problems.first ?? "not found")))
     }
 
@@ -82,10 +102,10 @@ enum BLAS {
         return functions
     }
 
-    /// What runs the GEMMs, for reports: "OpenBLAS (SkylakeX kernels)", or why it cannot load.
+    /// What runs the GEMMs, for reports, or why nothing can.
     static var description: String {
         switch functions {
-        case .success(let functions): "OpenBLAS (\(functions.coreName) kernels)"
+        case .success(let functions): functions.description
         case .failure(let error): error.message
         }
     }
@@ -99,7 +119,14 @@ enum BLAS {
         transposeA: Bool = false, m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>, lda: Int,
         _ b: UnsafePointer<Float>, ldb: Int, into c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        loaded.sgemm(
+        let functions = loaded
+        if let oneDNN = functions.oneDNN {
+            _ = oneDNN(
+                CChar(UInt8(ascii: transposeA ? "T" : "N")), CChar(UInt8(ascii: "N")), m, n, k, 1, a, lda, b, ldb, 0, c,
+                ldc)
+            return
+        }
+        functions.sgemm!(
             Int32(UNET_CBLAS_ROW_MAJOR), Int32(transposeA ? UNET_CBLAS_TRANS : UNET_CBLAS_NO_TRANS),
             Int32(UNET_CBLAS_NO_TRANS), Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), 0, c,
             Int32(ldc))
@@ -107,9 +134,10 @@ enum BLAS {
 
     /// Runs `body` with OpenBLAS restricted to one thread, restoring its setting afterwards.
     static func singleThreaded<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
-        let saved = loaded.getThreads()
-        loaded.setThreads(1)
-        defer { loaded.setThreads(saved) }
+        guard let get = loaded.getThreads, let set = loaded.setThreads else { return try body() }
+        let saved = get()
+        set(1)
+        defer { set(saved) }
         return try body()
     }
 }

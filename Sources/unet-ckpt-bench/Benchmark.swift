@@ -25,7 +25,7 @@ struct Compare: ParsableCommand {
             case runs once untimed, then --runs times; the table shows medians and ours/peer ratios.
             """)
 
-    static let allCases = ["read", "write", "convert", "inspect", "forward", "forward-3d"]
+    static let allCases = ["read", "write", "convert", "inspect", "forward", "forward-3d", "sliding-3d"]
 
     @Option(help: "Timed runs per case (after one warm-up).")
     var runs = 5
@@ -42,6 +42,11 @@ struct Compare: ParsableCommand {
     @Option(help: "Input side of the 3-D forward pass (a cube; nnU-Net's 3d_fullres windows are 96 to 160).")
     var side3d = 96
 
+    @Option(help: "sliding-3d: the window's side (a cube) and the volume's, which is larger.")
+    var slidingWindow = 64
+    @Option(help: "sliding-3d: the volume's side.")
+    var slidingVolume = 96
+
     @Option(parsing: .upToNextOption, help: "Cases to run: \(allCases.joined(separator: ", ")).")
     var cases: [String] = allCases
 
@@ -51,7 +56,10 @@ struct Compare: ParsableCommand {
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-        guard side3d >= 32, side3d % 32 == 0 else { throw ValidationError("--side3d must be a multiple of 32") }
+        guard side3d >= 32, side3d % 32 == 0, slidingWindow >= 32, slidingWindow % 32 == 0 else {
+            throw ValidationError("--side3d and --sliding-window must be multiples of 32")
+        }
+        guard slidingVolume > slidingWindow else { throw ValidationError("--sliding-volume must exceed the window") }
         if let unknown = cases.first(where: { !Self.allCases.contains($0) }) {
             throw ValidationError("unknown case \(unknown); known: \(Self.allCases.joined(separator: ", "))")
         }
@@ -85,7 +93,8 @@ struct Compare: ParsableCommand {
             case "convert": report.rows.append(try convert(inputs, tool: tool, folder: folder, peers: peers))
             case "inspect": report.rows.append(try inspect(inputs, tool: tool))
             case "forward": report.rows += try forward(inputs, tool: tool, folder: folder, peers: peers)
-            default: report.rows += try forward3D(tool: tool, folder: folder, peers: peers)
+            case "forward-3d": report.rows += try forward3D(tool: tool, folder: folder, peers: peers)
+            default: report.rows += try sliding3D(tool: tool, folder: folder, peers: peers)
             }
         }
         print(report.rendered())
@@ -171,37 +180,62 @@ struct Compare: ParsableCommand {
     /// and exported to ONNX by unet-ckpt itself; PyTorch runs the PlainConvUNet, onnxruntime and
     /// OpenVINO our export.
     func forward3D(tool: String, folder: String, peers: Peers?) throws -> [Report.Row] {
-        guard let peers else {
+        guard let network = try NNUNetInputs(folder: folder, tool: tool, peers: peers) else {
             log("forward-3d needs the peers' Python (dynamic-network-architectures makes the network): skipped")
             return []
         }
-        let state = folder + "/nnunet.pth", path = folder + "/nnunet.h5", onnx = folder + "/nnunet.onnx"
-        try peers.call(["nnunet-make", state])
-        for (source, destination) in [(state, path), (path, onnx)] {
-            let result = try runProcess(tool, ["convert", source, destination])
-            guard result.status == 0 else {
-                throw BenchmarkError("unet-ckpt convert \(source) failed: \(result.standardError.suffix(500))")
-            }
-        }
-        let checkpoint = try CheckpointFile(path: path).read()
-        let count = side3d * side3d * side3d
-        var generator = SplitMix64(seed: 5)
-        let image = FeatureMap(
-            batch: 1, channels: 1, spatial: [side3d, side3d, side3d],
-            values: (0..<count).map { _ in Float(generator.nextUnit() * 2 - 1) })
-        let imagePath = folder + "/volume.npy"
-        try NumpyArray(image).encoded().write(to: URL(fileURLWithPath: imagePath))
-        let operations = 2 * (checkpoint.network.multiplyAccumulates(forInputSize: [side3d, side3d, side3d]) ?? 0)
+        let (image, imagePath) = try NNUNetInputs.volume(side: side3d, folder: folder, name: "volume")
+        let operations = 2 * (network.checkpoint.network.multiplyAccumulates(forInputSize: [side3d, side3d, side3d]) ?? 0)
         return try forwardRows(
-            name: "3-D nnU-Net forward, \(side3d)³ window, \(threads) threads", checkpoint: checkpoint,
-            checkpointPath: path, image: image, imagePath: imagePath, operations: operations, tool: tool,
+            name: "3-D nnU-Net forward, \(side3d)³ window, \(threads) threads", checkpoint: network.checkpoint,
+            checkpointPath: network.path, image: image, imagePath: imagePath, operations: operations, tool: tool,
             folder: folder + "/nnunet-outputs", peers: peers
         ) { outputs in
             [
-                "forward-nnunet", state, "--onnx", onnx, "--input", imagePath, "--outputs", outputs, "--threads",
-                "\(threads)", "--runs", "\(runs)",
+                "forward-nnunet", network.state, "--onnx", network.onnx, "--input", imagePath, "--outputs", outputs,
+                "--threads", "\(threads)", "--runs", "\(runs)",
             ]
         }
+    }
+
+    /// The same network over a volume larger than its window: our ``SlidingWindow`` (MONAI's
+    /// blending) against MONAI's `sliding_window_inference(mode="gaussian", overlap=0.5)`.
+    func sliding3D(tool: String, folder: String, peers: Peers?) throws -> [Report.Row] {
+        guard let network = try NNUNetInputs(folder: folder, tool: tool, peers: peers) else {
+            log("sliding-3d needs the peers' Python (dynamic-network-architectures makes the network): skipped")
+            return []
+        }
+        let (volume, volumePath) = try NNUNetInputs.volume(side: slidingVolume, folder: folder, name: "large-volume")
+        var model = try UNetModel(network.checkpoint)
+        model.threads = threads
+        let window = [slidingWindow, slidingWindow, slidingWindow]
+        let sliding = try SlidingWindow(model: model, window: window, overlap: 0.5, blending: .monai)
+        var output = FeatureMap(batch: 0, channels: 0, height: 0, width: 0)
+        let ours = try measure(runs: runs) { output = try sliding.predict(volume) }
+        let name = "3-D nnU-Net sliding window, \(slidingWindow)³ windows over \(slidingVolume)³, \(threads) threads"
+        let count = "\(sliding.windowCount(for: volume.spatial)) windows, overlap 0.5"
+        guard let peers else {
+            return [Report.Row(name: name, peer: "—", ours: ours, peerRuns: nil, goal: .timeRatio(0.5), notes: [count])]
+        }
+        let outputs = folder + "/sliding-outputs"
+        try FileManager.default.createDirectory(atPath: outputs, withIntermediateDirectories: true)
+        let result = try peers.call([
+            "sliding-nnunet", network.state, "--window", "\(slidingWindow)", "--input", volumePath, "--outputs",
+            outputs, "--threads", "\(threads)", "--runs", "\(runs)",
+        ])
+        guard let entry = result["monai"] as? [String: Any], let seconds = entry["seconds"] as? [Double] else {
+            throw BenchmarkError("peers.py sliding-nnunet reported no times")
+        }
+        let theirs = try NumpyArray(contentsOf: outputs + "/monai.npy")
+        let difference = Self.largestRelativeDifference(output.values, theirs.values)
+        return [
+            Report.Row(
+                name: name, peer: "MONAI sliding_window_inference (gaussian)", ours: ours, peerRuns: Runs(seconds: seconds),
+                goal: .timeRatio(0.5),
+                notes: [
+                    count, String(format: "largest difference from MONAI: %.1e of the output range", difference),
+                ])
+        ]
     }
 
     /// Our forward pass against each peer that ran (goals: ≤ 0.5× PyTorch, ≤ 0.8× onnxruntime and

@@ -17,6 +17,9 @@ as the Swift side: one untimed warm-up, then N timed runs.
     peers.py forward-nnunet STATE.pth --onnx X.onnx --threads T --runs N --input X.npy --outputs DIR
                                                    PyTorch (the PlainConvUNet itself), onnxruntime and
                                                    OpenVINO (our ONNX export) forward of that network
+    peers.py sliding-nnunet STATE.pth --window W --threads T --runs N --input X.npy --outputs DIR
+                                                   MONAI's sliding_window_inference(mode="gaussian",
+                                                   overlap=0.5) of that network over a larger volume
 """
 import argparse
 import json
@@ -315,6 +318,27 @@ def forward_nnunet(args) -> dict:
     return result
 
 
+def sliding_nnunet(args) -> dict:
+    import numpy as np
+    import torch
+    from monai.inferers import sliding_window_inference
+    torch.set_num_threads(args.threads)
+    model = nnunet_network()
+    model.load_state_dict(torch.load(args.state, map_location="cpu", weights_only=True), strict=True)
+    model.eval()
+    volume = torch.from_numpy(np.load(args.input))
+
+    def run():
+        with torch.inference_mode():
+            return sliding_window_inference(
+                volume, roi_size=[args.window] * 3, sw_batch_size=1, predictor=model, overlap=0.5,
+                mode="gaussian").numpy()
+    output = run()
+    result = {"monai": {"seconds": timed(args.runs, run)}}
+    np.save(os.path.join(args.outputs, "monai.npy"), output)
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -355,6 +379,14 @@ def main() -> int:
     p.add_argument("--threads", type=int, required=True)
     p.add_argument("--runs", type=int, default=5)
     p.set_defaults(run=forward_nnunet)
+    p = commands.add_parser("sliding-nnunet")
+    p.add_argument("state")
+    p.add_argument("--window", type=int, required=True)
+    p.add_argument("--input", required=True)
+    p.add_argument("--outputs", required=True)
+    p.add_argument("--threads", type=int, required=True)
+    p.add_argument("--runs", type=int, default=5)
+    p.set_defaults(run=sliding_nnunet)
     args = parser.parse_args()
     json.dump(args.run(args), sys.stdout)
     print()

@@ -113,22 +113,23 @@ enum BLAS {
     /// Throws the reason OpenBLAS is missing, if it is.
     static func require() throws(InferenceError) { _ = try functions.get() }
 
-    /// `C = A · B` (or with A transposed), row-major, single precision: CBLAS's `sgemm` with
-    /// alpha 1 and beta 0.
+    /// `C = A · B` (or with A transposed; `C += A · B` when accumulating), row-major, single
+    /// precision: `sgemm` with alpha 1 and beta 0 (or 1).
     static func multiply(
         transposeA: Bool = false, m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>, lda: Int,
-        _ b: UnsafePointer<Float>, ldb: Int, into c: UnsafeMutablePointer<Float>, ldc: Int
+        _ b: UnsafePointer<Float>, ldb: Int, into c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false
     ) {
         let functions = loaded
+        let beta: Float = accumulate ? 1 : 0
         if let oneDNN = functions.oneDNN {
             _ = oneDNN(
-                CChar(UInt8(ascii: transposeA ? "T" : "N")), CChar(UInt8(ascii: "N")), m, n, k, 1, a, lda, b, ldb, 0, c,
-                ldc)
+                CChar(UInt8(ascii: transposeA ? "T" : "N")), CChar(UInt8(ascii: "N")), m, n, k, 1, a, lda, b, ldb, beta,
+                c, ldc)
             return
         }
         functions.sgemm!(
             Int32(UNET_CBLAS_ROW_MAJOR), Int32(transposeA ? UNET_CBLAS_TRANS : UNET_CBLAS_NO_TRANS),
-            Int32(UNET_CBLAS_NO_TRANS), Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), 0, c,
+            Int32(UNET_CBLAS_NO_TRANS), Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), beta, c,
             Int32(ldc))
     }
 

@@ -32,4 +32,15 @@ void unet_winograd4_output(const float *m, ptrdiff_t channels, ptrdiff_t xi_stri
                            ptrdiff_t out_height, ptrdiff_t out_width, ptrdiff_t tiles_x, ptrdiff_t first,
                            ptrdiff_t count, const float *bias, int activate, float slope, float *output,
                            ptrdiff_t plane_stride, float *scratch);
+
+/* The sum of x[0 ..< n] and of (x - mean)^2, in double precision (eight partial sums, so the
+   compiler can use vectors). */
+double unet_sum(const float *x, ptrdiff_t n);
+double unet_squared_deviations(const float *x, ptrdiff_t n, double mean);
+
+/* x = x * scale + shift, then x < 0 ? x * slope : x when `activate`, for x[0 ..< n]. */
+void unet_scale_shift(float *x, ptrdiff_t n, float scale, float shift, int activate, float slope);
+
+/* x < 0 ? x * slope : x for x[0 ..< n] (ReLU: slope 0). */
+void unet_leaky(float *x, ptrdiff_t n, float slope);
 #endif

@@ -9,9 +9,10 @@ import UNetCheckpoint
 /// at a time; the transforms are C (CUNetKernels), compiled for AVX-512, AVX2 and baseline x86-64
 /// and chosen for the CPU at run time.
 ///
-/// A 3×3×3 kernel is three 3×3 kernels, one per input plane in depth: the transformed input of
-/// the three planes an output plane reads is stacked along the products' inner dimension (`K =
-/// 3 × inChannels`), so depth costs no more transforms of the weights and no extra pass.
+/// A 3×3×3 kernel is three 3×3 kernels, one per input plane in depth: an output plane is the sum
+/// of three products, one per input plane it reads. A block walks a run of output planes with
+/// the transformed input of the last three input planes in a ring, so every input plane is
+/// transformed once per run instead of three times.
 struct WinogradKernel: Sendable {
     let inChannels: Int
     let outChannels: Int
@@ -79,12 +80,16 @@ struct WinogradKernel: Sendable {
         _ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, geometry g: Geometry, bias: [Float],
         activation: Activation?, threads: Int
     ) {
-        let blockTiles = tilesPerBlock(g, threads: threads)
+        let blockTiles = tilesPerBlock(g, threads: depth == 3 ? 1 : threads)
         let blocksPerPlane = (g.tileCount + blockTiles - 1) / blockTiles
-        let blocks = blocksPerPlane * g.outDepth
-        let workers = max(1, min(threads, blocks))
+        // Runs of output planes: two per thread at least, so the threads stay busy to the end.
+        let runs = min(g.outDepth, max(1, (2 * threads + blocksPerPlane - 1) / blocksPerPlane))
+        let planesPerRun = (g.outDepth + runs - 1) / runs
+        let items = blocksPerPlane * ((g.outDepth + planesPerRun - 1) / planesPerRun)
+        let workers = max(1, min(threads, items))
+        let planeTiles = 36 * inChannels * blockTiles
         let kernelScratch = unet_winograd4_scratch(blockTiles)
-        let scratchSize = 36 * (rowLength + outChannels) * blockTiles + kernelScratch
+        let scratchSize = depth * planeTiles + 36 * outChannels * blockTiles + kernelScratch
         var scratch = [Float](repeating: 0, count: workers * scratchSize)
         let (activate, slope): (Int32, Float) =
             switch activation {
@@ -98,41 +103,43 @@ struct WinogradKernel: Sendable {
             transformed.withUnsafeBufferPointer { kernel in
                 bias.withUnsafeBufferPointer { bias in
                     let (scratch, kernel, bias) = (scratchBuffer.baseAddress!, kernel.baseAddress!, bias.baseAddress!)
-                    Parallel.forEach(blocks, threads: workers) { item, worker in
-                        let (z, block) = item.quotientAndRemainder(dividingBy: blocksPerPlane)
+                    Parallel.forEach(items, threads: workers) { item, worker in
+                        let (run, block) = item.quotientAndRemainder(dividingBy: blocksPerPlane)
                         let first = block * blockTiles
                         let count = min(blockTiles, g.tileCount - first)
-                        // The kernel planes whose input plane is inside the map.
-                        let firstPlane = max(0, g.padFront - z), endPlane = min(depth, g.inDepth + g.padFront - z)
-                        let inputTiles = scratch + worker * scratchSize
-                        let products = inputTiles + 36 * rowLength * count
-                        let kernelScratch = products + 36 * outChannels * count
-                        let outBase = output + z * outPlane
-                        guard firstPlane < endPlane else {
-                            // Only padding: every output is the bias (and its activation).
-                            products.update(repeating: 0, count: 36 * outChannels * count)
+                        let ring = scratch + worker * scratchSize
+                        let products = ring + depth * planeTiles
+                        let kernelScratch = products + 36 * outChannels * blockTiles
+                        /// The transformed tiles of input plane `z` (its slot in the ring).
+                        func tiles(_ z: Int) -> UnsafeMutablePointer<Float> { ring + (z % depth) * planeTiles }
+                        var transformedThrough = Int.min
+                        for z in (run * planesPerRun)..<min(g.outDepth, (run + 1) * planesPerRun) {
+                            // The input planes this output plane reads that are inside the map.
+                            let planes = max(0, z - g.padFront)..<min(g.inDepth, z - g.padFront + depth)
+                            for source in planes where source > transformedThrough {
+                                unet_winograd4_input(
+                                    input + source * inPlane, inChannels, g.inDepth * inPlane, g.height, g.width,
+                                    g.padTop, g.padLeft, g.tilesX, first, count, tiles(source), inChannels * count,
+                                    count, kernelScratch)
+                                transformedThrough = source
+                            }
+                            if planes.isEmpty { products.update(repeating: 0, count: 36 * outChannels * count) }
+                            for position in 0..<36 {
+                                for source in planes {
+                                    let kz = source - (z - g.padFront)
+                                    BLAS.multiply(
+                                        m: outChannels, n: count, k: inChannels,
+                                        kernel + position * matrix + kz * inChannels, lda: rowLength,
+                                        tiles(source) + position * inChannels * count, ldb: count,
+                                        into: products + position * outChannels * count, ldc: count,
+                                        accumulate: source != planes.lowerBound)
+                                }
+                            }
                             unet_winograd4_output(
                                 products, outChannels, outChannels * count, count, g.outHeight, g.outWidth, g.tilesX,
-                                first, count, bias, activate, slope, outBase, g.outDepth * outPlane, kernelScratch)
-                            return
+                                first, count, bias, activate, slope, output + z * outPlane, g.outDepth * outPlane,
+                                kernelScratch)
                         }
-                        for kz in firstPlane..<endPlane {
-                            unet_winograd4_input(
-                                input + (z - g.padFront + kz) * inPlane, inChannels, g.inDepth * inPlane, g.height,
-                                g.width, g.padTop, g.padLeft, g.tilesX, first, count,
-                                inputTiles + kz * inChannels * count, rowLength * count, count, kernelScratch)
-                        }
-                        let offset = firstPlane * inChannels
-                        let inner = (endPlane - firstPlane) * inChannels
-                        for position in 0..<36 {
-                            BLAS.multiply(
-                                m: outChannels, n: count, k: inner, kernel + position * matrix + offset, lda: rowLength,
-                                inputTiles + position * rowLength * count + offset * count, ldb: count,
-                                into: products + position * outChannels * count, ldc: count)
-                        }
-                        unet_winograd4_output(
-                            products, outChannels, outChannels * count, count, g.outHeight, g.outWidth, g.tilesX,
-                            first, count, bias, activate, slope, outBase, g.outDepth * outPlane, kernelScratch)
                     }
                 }
             }

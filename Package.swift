@@ -33,8 +33,9 @@ let package = Package(
             providers: [.apt(["libdeflate-dev"])]),
         // Linux's sync_file_range, for writes that reach the disk sooner (no library to link).
         .systemLibrary(name: "CFileSync"),
-        // OpenBLAS's entry points, loaded with dlopen by UNetInference (Debian: libopenblas0).
-        .systemLibrary(name: "COpenBLAS"),
+        // The GEMM libraries' entry points, loaded with dlopen by UNetInference: oneDNN (Debian:
+        // libdnnl2; JIT kernels for the CPU it runs on), else OpenBLAS (libopenblas0).
+        .systemLibrary(name: "COpenBLAS", providers: [.apt(["libdnnl2", "libopenblas0"])]),
         .systemLibrary(
             name: "CPNG", pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),

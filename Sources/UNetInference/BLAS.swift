@@ -34,7 +34,8 @@ enum BLAS {
         guard let library = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL), let sgemm = dlsym(library, "dnnl_sgemm")
         else { return nil }
         var description = "oneDNN"
-        if let version = dlsym(library, "dnnl_version"), let info = unsafeBitCast(version, to: unet_dnnl_version.self)() {
+        if let version = dlsym(library, "dnnl_version"), let info = unsafeBitCast(version, to: unet_dnnl_version.self)()
+        {
             description += " \(info.pointee.major).\(info.pointee.minor).\(info.pointee.patch)"
         }
         return Functions(

@@ -36,6 +36,13 @@ public struct FeatureMap: Sendable, Equatable {
         self.init(batch: batch, channels: channels, spatial: spatial, values: zeros)
     }
 
+    /// A map whose values are not set: for a layer that writes every value, so no thread zeroes
+    /// the memory first (its pages are first touched by the layer's own threads).
+    init(uninitialized batch: Int, channels: Int, spatial: [Int]) {
+        let values: [Float] = HugePages.array(count: batch * channels * spatial.reduce(1, *)) { _ in }
+        self.init(batch: batch, channels: channels, spatial: spatial, values: values)
+    }
+
     /// An NCHW map over the given values.
     public init(batch: Int, channels: Int, height: Int, width: Int, values: [Float]) {
         self.init(batch: batch, channels: channels, spatial: [height, width], values: values)

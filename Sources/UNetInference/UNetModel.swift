@@ -14,8 +14,8 @@ public struct InferenceError: Error, CustomStringConvertible, Sendable {
 public struct UNetModel: Sendable {
     public let network: UNetNetwork
     /// Threads a forward pass uses (default: every core). The pass splits each layer into blocks
-    /// and runs OpenBLAS single-threaded inside them (OpenBLAS is loaded on the first
-    /// ``predict(_:)``, with one thread).
+    /// and runs a single-threaded GEMM inside them (oneDNN's, else OpenBLAS's, loaded on the first
+    /// ``predict(_:)`` and asked for one thread).
     public var threads = Parallel.cores
 
     /// One node, ready to run: the interpreter's one switch over ``UNetNetwork/Operation`` is in
@@ -54,7 +54,8 @@ public struct UNetModel: Sendable {
 
     public var architecture: UNetArchitecture { network.architecture }
 
-    /// What runs the matrix products, such as "OpenBLAS (SkylakeX kernels)" (loads it if needed).
+    /// What runs the matrix products, such as "oneDNN 2.6.3" or "OpenBLAS (SkylakeX kernels)"
+    /// (loads it if needed).
     public static var backendDescription: String { BLAS.description }
 
     /// Arranges a checkpoint's weights for inference (float16 and bfloat16 are widened exactly).
@@ -286,7 +287,7 @@ public struct UNetModel: Sendable {
                     replicateEnd
                     ? try Merging.replicatePadEnd(map(0), to: map(1).spatial)
                     : try Merging.zeroPad(map(0), to: map(1).spatial)
-            case .concat: output = try Merging.concatenate(inputs.map { store[$0]! })
+            case .concat: output = try Merging.concatenate(inputs.map { store[$0]! }, threads: threads)
             case .add: output = try Merging.add(map(0), map(1))
             case .multiply: output = try Merging.multiply(map(0), gate: map(1))
             case .channelStatistic(let statistic):

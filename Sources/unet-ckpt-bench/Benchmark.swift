@@ -185,7 +185,8 @@ struct Compare: ParsableCommand {
             return []
         }
         let (image, imagePath) = try NNUNetInputs.volume(side: side3d, folder: folder, name: "volume")
-        let operations = 2 * (network.checkpoint.network.multiplyAccumulates(forInputSize: [side3d, side3d, side3d]) ?? 0)
+        let operations =
+            2 * (network.checkpoint.network.multiplyAccumulates(forInputSize: [side3d, side3d, side3d]) ?? 0)
         return try forwardRows(
             name: "3-D nnU-Net forward, \(side3d)³ window, \(threads) threads", checkpoint: network.checkpoint,
             checkpointPath: network.path, image: image, imagePath: imagePath, operations: operations, tool: tool,
@@ -230,7 +231,8 @@ struct Compare: ParsableCommand {
         let difference = Self.largestRelativeDifference(output.values, theirs.values)
         return [
             Report.Row(
-                name: name, peer: "MONAI sliding_window_inference (gaussian)", ours: ours, peerRuns: Runs(seconds: seconds),
+                name: name, peer: "MONAI sliding_window_inference (gaussian)", ours: ours,
+                peerRuns: Runs(seconds: seconds),
                 goal: .timeRatio(0.5),
                 notes: [
                     count, String(format: "largest difference from MONAI: %.1e of the output range", difference),
@@ -268,7 +270,8 @@ struct Compare: ParsableCommand {
         var rows: [Report.Row] = []
         var torchRuns: Runs?
         for (peer, label, goal) in [
-            ("torch", "PyTorch CPU", 0.5), ("onnxruntime", "onnxruntime CPU", 0.8), ("openvino", "OpenVINO CPU f32", 0.8),
+            ("torch", "PyTorch CPU", 0.5), ("onnxruntime", "onnxruntime CPU", 0.8),
+            ("openvino", "OpenVINO CPU f32", 0.8),
         ] {
             guard let entry = result[peer] as? [String: Any], let seconds = entry["seconds"] as? [Double] else {
                 continue

@@ -129,7 +129,8 @@ struct Convolution: Sendable {
         precondition(input.channels == inChannels, "convolution expects \(inChannels) channels")
         precondition(input.spatial.count == kernel.count, "convolution expects \(kernel.count) spatial axes")
         let outSpatial = outputSpatial(input.spatial)
-        var output = FeatureMap(batch: input.batch, channels: outChannels, spatial: outSpatial)
+        // Every path below writes every output value.
+        var output = FeatureMap(uninitialized: input.batch, channels: outChannels, spatial: outSpatial)
         let outSample = output.sampleSize
         guard outSample > 0 else { return output }
         let (outHeight, outWidth, out3) = (output.height, output.width, output.spatial3)
@@ -146,7 +147,8 @@ struct Convolution: Sendable {
                             inBase, into: outBase, geometry: geometry, bias: bias, activation: activation,
                             threads: threads)
                     } else if case .largeTiles(let winograd) = winograd,
-                        let geometry = winogradGeometry(input.spatial, output: outSpatial), WinogradKernel.pays(geometry)
+                        let geometry = winogradGeometry(input.spatial, output: outSpatial),
+                        WinogradKernel.pays(geometry)
                     {
                         winograd.convolve(
                             inBase, into: outBase, geometry: geometry, bias: bias, activation: activation,

@@ -1,3 +1,5 @@
+import UNetCheckpoint
+
 /// Merges of skip connections, gates and channel reductions over maps of 1, 2 or 3 spatial axes.
 /// Shapes come from the network and the input file, so a mismatch throws an ``InferenceError``
 /// naming both shapes instead of crashing.
@@ -32,21 +34,40 @@ enum Merging: Sendable {
     }
 
     /// The maps joined along the channels, in the order given.
-    static func concatenate(_ maps: [FeatureMap]) throws(InferenceError) -> FeatureMap {
+    static func concatenate(_ maps: [FeatureMap], threads: Int = 1) throws(InferenceError) -> FeatureMap {
         guard let first = maps.first else { throw InferenceError(message: "nothing to concatenate") }
         for map in maps where map.batch != first.batch || map.spatial != first.spatial {
             throw InferenceError(
                 message: "cannot concatenate maps of shapes \(first.shape) and \(map.shape): batch and sizes differ")
         }
         let channels = maps.reduce(0) { $0 + $1.channels }
-        var values: [Float] = []
-        values.reserveCapacity(first.batch * channels * first.plane)
-        for sample in 0..<first.batch {
-            for map in maps {
-                values += map.values[(sample * map.sampleSize)..<((sample + 1) * map.sampleSize)]
+        let plane = first.plane
+        // Channel by channel on `threads` threads: (sample, map, channel) → its place in the output.
+        var sources: [(UnsafePointer<Float>, Int)] = []
+        var output = FeatureMap(uninitialized: first.batch, channels: channels, spatial: first.spatial)
+        withExtendedLifetime(maps) {
+            for sample in 0..<first.batch {
+                var offset = sample * channels * plane
+                for map in maps {
+                    defer { offset += map.sampleSize }
+                    guard plane > 0, let start = map.values.withUnsafeBufferPointer({ $0.baseAddress }) else {
+                        continue
+                    }
+                    let base = start + sample * map.sampleSize
+                    for channel in 0..<map.channels {
+                        sources.append((base + channel * plane, offset + channel * plane))
+                    }
+                }
+            }
+            output.values.withUnsafeMutableBufferPointer { target in
+                let target = target.baseAddress!
+                Parallel.forEach(sources.count, threads: threads) { index, _ in
+                    let (source, offset) = sources[index]
+                    (target + offset).update(from: source, count: plane)
+                }
             }
         }
-        return FeatureMap(batch: first.batch, channels: channels, spatial: first.spatial, values: values)
+        return output
     }
 
     /// The elementwise sum of two maps of the same shape (a residual connection).

@@ -77,9 +77,14 @@ struct TransposedConvolution: Sendable {
     func callAsFunction(_ input: FeatureMap, threads: Int) -> FeatureMap {
         precondition(input.channels == inChannels, "transposed convolution expects \(inChannels) channels")
         precondition(input.spatial.count == kernel.count, "transposed convolution expects \(kernel.count) axes")
-        var output = FeatureMap(batch: input.batch, channels: outChannels, spatial: outputSpatial(input.spatial))
+        // The scatter below writes every output value (filling each plane with the bias first
+        // unless the blocks tile it exactly).
+        var output = FeatureMap(
+            uninitialized: input.batch, channels: outChannels, spatial: outputSpatial(input.spatial))
         let pixels = input.plane
-        guard output.sampleSize > 0, pixels > 0 else { return output }
+        guard output.sampleSize > 0, pixels > 0 else {
+            return FeatureMap(batch: input.batch, channels: outChannels, spatial: output.spatial)
+        }
         func three(_ values: [Int], _ fill: Int) -> [Int] { [Int](repeating: fill, count: 3 - values.count) + values }
         let k = three(kernel, 1), s = three(stride, 1), p = three(padding, 0)
         let inSize = input.spatial3, outSize = output.spatial3
@@ -87,7 +92,10 @@ struct TransposedConvolution: Sendable {
         let (groupIn, groupOut) = (inChannels / groups, outChannels / groups)
         let rows = groupOut * kernelVolume
         let placing = k == s && p == [0, 0, 0] && outputPadding.allSatisfy { $0 == 0 }
-        var products = [Float](repeating: 0, count: groups * rows * pixels)
+        // Written whole by the products before the scatter reads it.
+        var products = [Float](unsafeUninitializedCapacity: groups * rows * pixels) { _, count in
+            count = groups * rows * pixels
+        }
         // products[(o, kd, ky, kx), (z, y, x)] = Σ_c weight[c, (o, kd, ky, kx)] · input[c, (z, y, x)] for the
         // channels c of the group of o; columns split so each thread multiplies a part.
         let chunk = max(64, (pixels + threads - 1) / threads)

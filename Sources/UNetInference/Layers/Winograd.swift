@@ -90,7 +90,10 @@ struct WinogradKernel: Sendable {
         let planeTiles = 36 * inChannels * blockTiles
         let kernelScratch = unet_winograd4_scratch(blockTiles)
         let scratchSize = depth * planeTiles + 36 * outChannels * blockTiles + kernelScratch
-        var scratch = [Float](repeating: 0, count: workers * scratchSize)
+        // Every block writes its scratch before reading it.
+        var scratch = [Float](unsafeUninitializedCapacity: workers * scratchSize) { _, count in
+            count = workers * scratchSize
+        }
         let (activate, slope): (Int32, Float) =
             switch activation {
             case .relu: (1, 0)

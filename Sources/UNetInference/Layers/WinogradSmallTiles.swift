@@ -80,7 +80,10 @@ struct SmallTileWinogradKernel: Sendable {
         let blocks = (geometry.tileCount + blockTiles - 1) / blockTiles
         let workers = max(1, min(threads, blocks))
         let scratchSize = 16 * (inChannels + outChannels) * blockTiles
-        var scratch = [Float](repeating: 0, count: workers * scratchSize)
+        // Every block writes its scratch before reading it.
+        var scratch = [Float](unsafeUninitializedCapacity: workers * scratchSize) { _, count in
+            count = workers * scratchSize
+        }
         scratch.withUnsafeMutableBufferPointer { scratchBuffer in
             transformed.withUnsafeBufferPointer { kernel in
                 bias.withUnsafeBufferPointer { bias in

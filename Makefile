@@ -2,14 +2,14 @@
 #   make demo   build in release, inspect and verify the shipped example checkpoint
 #   make test   run the test suite
 #   make figures  redraw docs/images/paper-unet.svg and .png (installs librsvg2-bin for rsvg-convert if missing)
-#   make bench  the benchmark against h5py, torch and onnxruntime (docs/performance.md)
+#   make bench  the benchmark against h5py, torch, onnxruntime and OpenVINO (docs/performance.md)
 # All install the Debian packages the project needs when they are missing (as root, or with sudo).
 
 SYSTEM_PACKAGES := libhdf5-dev zlib1g-dev libdeflate-dev libopenblas-dev libdnnl2 libpng-dev libtiff-dev libnifti2-dev pkg-config hdf5-tools python3-venv
 EXAMPLE := fixtures/examples/paper-small.h5
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# The peers' Python (torch, h5py, onnxruntime: several GB), made once outside the repository.
+# The peers' Python (torch, h5py, onnxruntime, openvino, monai: several GB), made once outside the repository.
 BENCH_VENV ?= $(HOME)/.cache/unet-ckpt/bench-venv
 BENCH_PYTHON ?= $(BENCH_VENV)/bin/python
 BENCH_ARGS ?=

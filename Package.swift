@@ -11,12 +11,15 @@ let package = Package(
         .library(name: "UNetDrawing", targets: ["UNetDrawing"]),
         .library(name: "UNetImages", targets: ["UNetImages"]),
         .library(name: "UNetONNX", targets: ["UNetONNX"]),
+        .library(name: "UNetBioImage", targets: ["UNetBioImage"]),
         .executable(name: "unet-ckpt", targets: ["unet-ckpt"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // YAML for BioImage Model Zoo packages (rdf.yaml), read through libyaml.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C libraries from the system (Debian: libhdf5-dev, zlib1g-dev, libdeflate-dev, libopenblas-dev, …).
@@ -70,6 +73,7 @@ let package = Package(
             dependencies: [
                 "UNetCheckpoint", "HDF5", "CUNetZlib",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
             ]),
 
         // The CPU forward pass (no HDF5): every architecture of the schema, GEMM on OpenBLAS.
@@ -82,11 +86,18 @@ let package = Package(
         .target(
             name: "UNetImages", dependencies: ["UNetInference", "UNetCheckpoint", "CUNetImageIO", "CTIFF", "CNIfTI"]),
 
+        // BioImage Model Zoo packages written (rdf.yaml, ONNX weights, test tensors, cover, README;
+        // docs/bioimageio.md); UNetFormats reads them.
+        .target(
+            name: "UNetBioImage",
+            dependencies: ["UNetCheckpoint", "UNetFormats", "UNetONNX", "UNetInference", "UNetDrawing", "UNetImages"]),
+
         // The command line.
         .executableTarget(
             name: "unet-ckpt",
             dependencies: [
                 "UNetCheckpoint", "UNetFormats", "UNetInference", "UNetDrawing", "UNetImages", "UNetONNX",
+                "UNetBioImage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -121,6 +132,9 @@ let package = Package(
                 "UNetONNX", "UNetFormats", "UNetInference", "TestSupport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
+        .testTarget(
+            name: "UNetBioImageTests",
+            dependencies: ["UNetBioImage", "UNetFormats", "UNetInference", "UNetCheckpoint", "TestSupport"]),
         .testTarget(
             name: "CommandLineTests",
             dependencies: ["TestSupport", "UNetCheckpoint", "UNetImages", "UNetInference", "unet-ckpt"]),

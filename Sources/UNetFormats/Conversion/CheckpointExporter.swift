@@ -12,7 +12,7 @@ public enum CheckpointExporter {
             [MilesialLayout.name, MilesialSequentialLayout.name, MonaiBasicUNetLayout.name]
                 + libraryLayouts.map { $0.name }.filter { $0 != MonaiBasicUNetLayout.name } + [CanonicalLayout.name]
         case .kerasH5, .kerasWeights: [KerasLayout.graphName, KerasLayout.name]
-        case .keras, .onnx: []
+        case .keras, .onnx, .bioimageio: []
         }
     }
 
@@ -35,6 +35,11 @@ public enum CheckpointExporter {
         if format == .onnx {
             throw FormatError(
                 .unsupported, file: path, "ONNX models are written by UNetONNX's ONNXExporter, not by the formats")
+        }
+        if format == .bioimageio {
+            throw FormatError(
+                .unsupported, file: path,
+                "BioImage Model Zoo packages are written by UNetBioImage's BioImageExporter, not by the formats")
         }
         let possible = layouts(for: format)
         guard !possible.isEmpty else {
@@ -122,7 +127,7 @@ public enum CheckpointExporter {
             } else {
                 try KerasWriter.writeLegacy(layers, to: path)
             }
-        case .keras, .onnx:
+        case .keras, .onnx, .bioimageio:
             break
         }
         return notes

@@ -39,6 +39,18 @@ public enum CheckpointImporter {
     ) throws -> ImportedCheckpoint {
         let (path, entries) = try ModelFolder.resolve(path)
         let format = try format ?? CheckpointFormat.detect(path)
+        if format == .bioimageio { return try readPackage(path, mapping: mapping, weights: weights) }
+        return try read(
+            path, format: format, entries: entries, mapping: mapping, weights: weights, mapFile: mapFile,
+            digestLater: digestLater)
+    }
+
+    /// ``read(_:format:mapping:weights:mapFile:digestLater:)`` of a file whose format is known,
+    /// with the entries the layouts read beside its weights.
+    static func read(
+        _ path: String, format: CheckpointFormat, entries: [String: JSONValue], mapping: MappingFile?,
+        weights: WeightsChoice?, mapFile: Bool, digestLater: Bool
+    ) throws -> ImportedCheckpoint {
         // A foreign file's provenance digest is computed while its tensors are read, from the
         // same mapping when there is one (a second mapping would count its pages twice in RSS).
         let fileMapping = mapFile && format == .pytorch ? try? FileMapping(path: path) : nil
@@ -81,6 +93,14 @@ public enum CheckpointImporter {
     ) throws -> (contents: CheckpointContents, format: CheckpointFormat, layout: String) {
         let (path, entries) = try ModelFolder.resolve(path)
         let format = try format ?? CheckpointFormat.detect(path)
+        if format == .bioimageio { return try readPackageContents(path, mapping: mapping, weights: weights) }
+        return try readContents(path, format: format, entries: entries, mapping: mapping, weights: weights)
+    }
+
+    static func readContents(
+        _ path: String, format: CheckpointFormat, entries: [String: JSONValue], mapping: MappingFile?,
+        weights: WeightsChoice?
+    ) throws -> (contents: CheckpointContents, format: CheckpointFormat, layout: String) {
         guard var source = try foreignTensors(path, format: format, weights: weights) else {
             return (CheckpointContents(try CheckpointFile(path: path)), format, CanonicalLayout.name)
         }
@@ -126,6 +146,8 @@ public enum CheckpointImporter {
             return try KerasReader.read(path, format: format)
         case .onnx:
             throw CheckpointFormat.exportOnly(path)
+        case .bioimageio:
+            throw FormatError(.unsupported, file: path, "a BioImage Model Zoo package is read through its weights")
         }
     }
 

@@ -44,7 +44,6 @@ public enum BioImageExporter {
         let metadata = checkpoint.metadata
         let kept = metadata.additionalFields["bioimageio"]
         var notes: [String] = []
-        let axes = try PackageAxis.axes(of: network)
 
         // The probe: the checkpoint's (its framework's output, when it has one), else computed here.
         let probe: Probe
@@ -59,6 +58,7 @@ public enum BioImageExporter {
             notes.append(
                 "the checkpoint has no probe: the test tensors are a seeded input and unet-ckpt's output for it")
         }
+        let axes = try PackageAxis.axes(of: network, probe: Array(probe.input.shape.dropFirst(2)))
         let processing = try Processing(network: network, metadata: metadata)
         let testInput = processing.rawInput(probe.input)
         let testOutput = processing.postprocessed(probe.output, network: network)

@@ -14,38 +14,42 @@ public struct PackageAxis: Sendable, Equatable {
     /// How many sides of the progression are checked to be valid, and to give `side + offset`.
     static let checkedSteps = 12
 
-    /// The axes of a network's input, in the order (D,) H, W.
-    public static func axes(of network: UNetNetwork) throws(BioImageExportError) -> [PackageAxis] {
+    /// The axes of a network's input, in the order (D,) H, W: per axis the progression with the
+    /// smallest step (a divisor of the axis' period, the product of its down-sampling strides) and
+    /// then the smallest start that holds the test input's side `probe[axis]`, on whose sides the
+    /// output side is the input side plus the offset it has at the test input's side.
+    public static func axes(of network: UNetNetwork, probe: [Int]) throws(BioImageExportError) -> [PackageAxis] {
         let dims = network.architecture.spatialDims
         let ids = dims == 3 ? ["z", "y", "x"] : ["y", "x"]
         var axes: [PackageAxis] = []
         for axis in 0..<dims {
-            guard let minimum = network.minimumInputSide(axis: axis) else {
-                throw BioImageExportError("the network has no valid input side along \(ids[axis])")
+            func output(_ side: Int) -> Int? { network.sides(forInputSide: side, axis: axis).map { $0[network.output] } }
+            let side = probe[axis]
+            guard let first = output(side) else {
+                throw BioImageExportError("the test input's side \(side) is not valid along \(ids[axis])")
             }
-            func output(_ side: Int) -> Int? {
-                network.sides(forInputSide: side, axis: axis).map { $0[network.output] }
+            let offset = first - side
+            func holds(from start: Int, step: Int) -> Bool {
+                (0...checkedSteps).allSatisfy { k in output(start + k * step) == start + k * step + offset }
             }
-            func holds(_ step: Int) -> Int? {
-                guard let first = output(minimum) else { return nil }
-                let offset = first - minimum
-                for k in 1...checkedSteps {
-                    guard let side = output(minimum + k * step), side == minimum + k * step + offset else { return nil }
+            let period = max(network.period(axis: axis), 1)
+            var found: PackageAxis?
+            search: for step in 1...period where period % step == 0 {
+                var start = side % step == 0 ? step : side % step
+                while start <= side {
+                    if holds(from: start, step: step) {
+                        found = PackageAxis(id: ids[axis], minimum: start, step: step, offset: offset)
+                        break search
+                    }
+                    start += step
                 }
-                return offset
             }
-            let period = network.period(axis: axis)
-            let first = network.acceptsAnyInputSide(axis: axis) ? 1 : period
-            // The progression is the period's in every network of the schema; a smaller step is
-            // searched for only to name the sides when the output is not the input side plus a constant.
-            guard let step = ([first] + Array(1...max(period, 1))).first(where: { holds($0) != nil }),
-                let offset = holds(step)
-            else {
+            guard let found else {
                 throw BioImageExportError(
-                    "along \(ids[axis]) the output side is not the input side plus a constant on the valid sides "
-                        + "from \(minimum) (every \(period)): the package's output size cannot be stated")
+                    "along \(ids[axis]) the output side is not the input side plus a constant on a progression of "
+                        + "valid sides through \(side) (every \(period)): the package's output size cannot be stated")
             }
-            axes.append(PackageAxis(id: ids[axis], minimum: minimum, step: step, offset: offset))
+            axes.append(found)
         }
         return axes
     }

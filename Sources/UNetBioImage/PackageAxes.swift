@@ -23,7 +23,9 @@ public struct PackageAxis: Sendable, Equatable {
         let ids = dims == 3 ? ["z", "y", "x"] : ["y", "x"]
         var axes: [PackageAxis] = []
         for axis in 0..<dims {
-            func output(_ side: Int) -> Int? { network.sides(forInputSide: side, axis: axis).map { $0[network.output] } }
+            func output(_ side: Int) -> Int? {
+                network.sides(forInputSide: side, axis: axis).map { $0[network.output] }
+            }
             let side = probe[axis]
             guard let first = output(side) else {
                 throw BioImageExportError("the test input's side \(side) is not valid along \(ids[axis])")

@@ -89,7 +89,7 @@ public struct BioImagePackage {
     }
 
     /// Where a message about the package points.
-    var place: String { zip == nil ? path : "\(path) (\(descriptionName))" }
+    package var place: String { zip == nil ? path : "\(path) (\(descriptionName))" }
 
     /// The weight formats the description lists, sorted.
     public var weightFormats: [String] { (description["weights"]?.objectValue?.keys).map { $0.sorted() } ?? [] }
@@ -98,7 +98,7 @@ public struct BioImagePackage {
     public var formatVersion: String? { description["format_version"]?.stringValue }
 
     /// The bytes of a file the description names, checked against `sha256` when given.
-    func bytes(of source: String, sha256: String?) throws(FormatError) -> [UInt8] {
+    package func bytes(of source: String, sha256: String?) throws(FormatError) -> [UInt8] {
         let lower = source.lowercased()
         if lower.hasPrefix("http://") || lower.hasPrefix("https://") || lower.contains("://") {
             throw FormatError(
@@ -134,6 +134,28 @@ public struct BioImagePackage {
             }
         }
         return bytes
+    }
+
+    /// Every file the description names with its SHA-256, by where it is named (`weights.onnx`,
+    /// `inputs.0.test_tensor`, `covers.0`, …).
+    package var namedFiles: [(field: String, source: String, sha256: String?)] {
+        var files: [(String, String, String?)] = []
+        func add(_ field: String, _ value: JSONValue?) {
+            if let (source, sha256) = Self.fileEntry(value) { files.append((field, source, sha256)) }
+        }
+        add("documentation", description["documentation"])
+        for (index, cover) in (description["covers"]?.arrayValue ?? []).enumerated() { add("covers.\(index)", cover) }
+        for (index, file) in (description["attachments"]?.arrayValue ?? []).enumerated() {
+            add("attachments.\(index)", file)
+        }
+        for side in ["inputs", "outputs"] {
+            for (index, tensor) in (description[side]?.arrayValue ?? []).enumerated() {
+                add("\(side).\(index).test_tensor", tensor["test_tensor"])
+                add("\(side).\(index).sample_tensor", tensor["sample_tensor"])
+            }
+        }
+        for format in weightFormats { add("weights.\(format)", description["weights"]?[format]) }
+        return files
     }
 
     /// A file entry (`{source, sha256}`, or a bare string) of the description.
@@ -234,7 +256,7 @@ public struct BioImagePackage {
 
     /// The first input's fixed normalisation as metadata (`scale_linear` or
     /// `fixed_zero_mean_unit_variance`), or a note why the pre-processing has no such form.
-    func inputNormalization() -> (CheckpointMetadata.InputNormalization?, note: String?) {
+    package func inputNormalization() -> (CheckpointMetadata.InputNormalization?, note: String?) {
         guard let input = description["inputs"]?.arrayValue?.first else { return (nil, nil) }
         let steps = (input["preprocessing"]?.arrayValue ?? []).filter { $0["id"]?.stringValue != "ensure_dtype" }
         guard let step = steps.first else { return (nil, nil) }
@@ -274,7 +296,7 @@ public struct BioImagePackage {
     }
 
     /// The first output's channel names.
-    var outputChannelNames: [String]? {
+    package var outputChannelNames: [String]? {
         let axes = description["outputs"]?.arrayValue?.first?["axes"]?.arrayValue ?? []
         return axes.first { $0["type"]?.stringValue == "channel" }?["channel_names"]?.arrayValue?.compactMap(
             \.stringValue)

@@ -30,7 +30,7 @@ extension CheckpointImporter {
             source.container = "BioImage Model Zoo package: \(choice.kind) weights \(choice.source)"
             checkpoint.metadata.source = source
         }
-        merge(package, into: &checkpoint.metadata, notes: &notes)
+        merge(package, into: &checkpoint.metadata, notes: &notes, weightsOnly: choice.kind != "unet-ckpt")
         imported = ImportedCheckpoint(
             checkpoint: checkpoint, format: .bioimageio, layout: imported.layout, notes: notes,
             container: imported.container, containerEntries: imported.containerEntries)
@@ -88,17 +88,20 @@ extension CheckpointImporter {
 
     /// The description's fields the metadata keeps, where the weights did not bring their own.
     private static func merge(
-        _ package: BioImagePackage, into metadata: inout CheckpointMetadata, notes: inout [String]
+        _ package: BioImagePackage, into metadata: inout CheckpointMetadata, notes: inout [String], weightsOnly: Bool
     ) {
-        if metadata.additionalFields["bioimageio"] == nil {
-            metadata.additionalFields["bioimageio"] = package.keptFields
-        }
+        metadata.additionalFields["bioimageio"] = package.keptFields
+        // unet-ckpt's own checkpoint already says how its input is normalised and what its classes are.
+        guard weightsOnly else { return }
         if metadata.input == nil {
             let (normalization, note) = package.inputNormalization()
             metadata.input = normalization
             if let note { notes.append(note) }
         }
-        if metadata.classes == nil, let names = package.outputChannelNames, !names.isEmpty {
+        let generic = #/(channel|class)[0-9]+/#
+        if metadata.classes == nil, let names = package.outputChannelNames, !names.isEmpty,
+            !names.allSatisfy({ $0.wholeMatch(of: generic) != nil })
+        {
             metadata.classes = names
         }
     }

@@ -5,15 +5,15 @@ import UNetImages
 import UNetInference
 
 /// A mutation fuzzer for every parser of untrusted input: the pickle reader, safetensors headers,
-/// PyTorch zips, `.npy` arrays, mapping files, PNG and TIFF images through libpng and libtiff,
-/// NIfTI volumes through libnifti (all in this process) and HDF5 files (through the
-/// supervised `unet-ckpt`, since libhdf5 is C). See docs/robustness.md.
+/// PyTorch zips, `.npy` arrays, mapping files, BioImage Model Zoo `rdf.yaml` files, PNG and TIFF
+/// images through libpng and libtiff, NIfTI volumes through libnifti (all in this process) and
+/// HDF5 files (through the supervised `unet-ckpt`, since libhdf5 is C). See docs/robustness.md.
 ///
 ///     swift run -c release unet-ckpt-fuzz [--cases N] [--seed S] [--format NAME] [--corpus DIR]
 @main
 struct Fuzzer {
     enum Format: String, CaseIterable {
-        case pickle, safetensors, zip, npy, mapping, png, tiff, nii, hdf5
+        case pickle, safetensors, zip, npy, mapping, rdf, png, tiff, nii, hdf5
     }
 
     struct Tally {
@@ -93,6 +93,7 @@ struct Fuzzer {
         case .zip: return FuzzTargets.pytorch(path) ? .accepted : .refused
         case .npy: return (try? NumpyArray(contentsOf: path)) != nil ? .accepted : .refused
         case .mapping: return FuzzTargets.mapping(Data(input)) ? .accepted : .refused
+        case .rdf: return FuzzTargets.bioimageio(Data(input)) ? .accepted : .refused
         case .png, .tiff: return (try? PixelImage(contentsOf: path)) != nil ? .accepted : .refused
         case .nii: return (try? NIfTIFile.read(path, order: .zyx)) != nil ? .accepted : .refused
         case .hdf5: return inspectInChild(path)

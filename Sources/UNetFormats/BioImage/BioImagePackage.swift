@@ -77,7 +77,20 @@ public struct BioImagePackage {
             text = String(decoding: try reader.read(name), as: UTF8.self)
         }
         let what = zip == nil ? self.path : "\(self.path) (\(descriptionName))"
-        description = try YAMLReading.json(text, file: what)
+        description = try Self.parse(text, place: what)
+    }
+
+    /// A description alone, with no files (the fuzzer's entry).
+    init(text: String, place: String) throws(FormatError) {
+        path = place
+        descriptionName = BioImageNames.description
+        zip = nil
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("unet-ckpt-no-package")
+        description = try Self.parse(text, place: place)
+    }
+
+    private static func parse(_ text: String, place what: String) throws(FormatError) -> JSONValue {
+        let description = try YAMLReading.json(text, file: what)
         guard description.objectValue != nil else {
             throw FormatError(.malformed, file: what, "the description is not a YAML mapping")
         }
@@ -86,6 +99,7 @@ public struct BioImagePackage {
                 .unsupported, file: what,
                 "a BioImage Model Zoo resource of type \(description["type"]?.compactText ?? "(none)"), not a model")
         }
+        return description
     }
 
     /// Where a message about the package points.

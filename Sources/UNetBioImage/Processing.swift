@@ -40,7 +40,7 @@ struct Processing {
             throw BioImageExportError("metadata.input has a zero or non-finite scale or std")
         }
         gains = stds.map { scale / $0 }
-        offsets = zip(means, stds).map { -$0 / $1 }
+        offsets = zip(means, stds).map { -$0 / $1 + 0 }  // + 0: no −0.0 in the description
         let identity = gains.allSatisfy { $0 == 1 } && offsets.allSatisfy { $0 == 0 }
         if identity {
             preprocessing = []

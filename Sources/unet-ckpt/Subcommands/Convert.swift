@@ -173,7 +173,7 @@ struct Convert: ParsableCommand {
                     throw ExitStatus.verificationFailed
                 }
                 printNote("the converted network reproduces \(expect[1]): \(measured)")
-                if outputFormat == .unetH5 {
+                if outputFormat == .unetH5 || outputFormat == .bioimageio {
                     checkpoint.probe = Probe(
                         input: Tensor(shape: input.shape, values: input.values),
                         output: Tensor(shape: expected.shape, values: expected.values),

@@ -25,7 +25,8 @@ struct FuzzCorpusTests {
         }
     }
 
-    @Test("seeds are accepted, regression cases refused", arguments: ["pickle", "safetensors", "zip", "mapping", "rdf"])
+    @Test(
+        "seeds are accepted, regression cases refused", arguments: ["pickle", "safetensors", "zip", "mapping", "rdf"])
     func replay(format: String) {
         let files = Self.files(format)
         #expect(!files.isEmpty)

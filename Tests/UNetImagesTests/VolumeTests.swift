@@ -346,6 +346,29 @@ struct VolumeWritingTests {
         }
     }
 
+    @Test("a 3-D network output gives per-voxel probabilities and a mask of D pages, written as NIfTI")
+    func segmentation() throws {
+        let head = Segmentation(try UNetArchitecture.paper(inChannels: 1, outChannels: 2, widths: [4, 8]).network())
+        let spatial = [2, 3, 4]
+        let second = (0..<24).map { Float($0 % 5) - 2 }  // class 1 where positive
+        let logits = FeatureMap(
+            batch: 1, channels: 2, spatial: spatial, values: [Float](repeating: 0, count: 24) + second)
+        let probabilities = head.probabilities(logits)
+        for i in 0..<24 {
+            #expect(abs(probabilities.values[i] + probabilities.values[24 + i] - 1) < 1e-6)
+            #expect(abs(Double(probabilities.values[24 + i]) - 1 / (1 + exp(-Double(second[i])))) < 1e-6)
+        }
+        let mask = head.mask(probabilities, threshold: 0.5)
+        #expect(mask.pages == 2 && mask.height == 3 && mask.width == 4)
+        #expect(mask.values == second.map { $0 > 0 ? 1 : 0 })
+        let directory = try TemporaryDirectory()
+        let geometry = VolumeGeometry(file: "", source: .npy, order: .zyx, spatial: spatial)
+        try VolumeFile.writeMask(mask, like: geometry, to: directory.file("mask.nii"))
+        #expect(
+            sameValues(try VolumeFile.read(directory.file("mask.nii"), order: .zyx).values, mask.values.map(Float.init))
+        )
+    }
+
     @Test("a NIfTI output of a TIFF volume has no orientation and unit spacings")
     func plain() throws {
         let directory = try TemporaryDirectory()

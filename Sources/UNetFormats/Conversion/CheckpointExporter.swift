@@ -75,10 +75,10 @@ public enum CheckpointExporter {
                     entries.append(
                         (
                             ExportMetadataKeys.architecture,
-                            .json(.string(try CanonicalJSONText.string(checkpoint.architecture)))
+                            .json(.string(try CanonicalJSON.string(checkpoint.architecture)))
                         ))
                     entries.append(
-                        (ExportMetadataKeys.metadata, .json(.string(try CanonicalJSONText.string(checkpoint.metadata))))
+                        (ExportMetadataKeys.metadata, .json(.string(try CanonicalJSON.string(checkpoint.metadata))))
                     )
                 } else if chosen == NNUNetLayout.name, NNUNetLayout.isTrainingCheckpoint(path) {
                     entries = try NNUNetLayout.trainingCheckpoint(
@@ -99,10 +99,10 @@ public enum CheckpointExporter {
             } else {
                 var metadata = ["format": "pt"]
                 if let masks = checkpoint.metadata.maskValues {
-                    metadata["mask_values"] = try CanonicalJSONText.string(masks)
+                    metadata["mask_values"] = try CanonicalJSON.string(masks)
                 }
-                metadata[ExportMetadataKeys.architecture] = try CanonicalJSONText.string(checkpoint.architecture)
-                metadata[ExportMetadataKeys.metadata] = try CanonicalJSONText.string(checkpoint.metadata)
+                metadata[ExportMetadataKeys.architecture] = try CanonicalJSON.string(checkpoint.architecture)
+                metadata[ExportMetadataKeys.metadata] = try CanonicalJSON.string(checkpoint.metadata)
                 if let library = libraryLayouts.first(where: { $0.name == chosen }) {
                     notes += try writeBesideFiles(library, checkpoint.metadata, weights: path)
                 }

@@ -117,6 +117,8 @@ let package = Package(
             ]),
         .testTarget(
             name: "CommandLineTests",
-            dependencies: ["TestSupport", "UNetCheckpoint", "UNetImages", "UNetInference", "unet-ckpt"]),
+            dependencies: [
+                "TestSupport", "UNetCheckpoint", "UNetImages", "UNetInference", "unet-ckpt", "unet-ckpt-fuzz",
+            ]),
     ]
 )

@@ -1,7 +1,7 @@
 import Foundation
 import UNetCheckpoint
 
-/// Writes a canonical ``Checkpoint`` in any supported format, in the key layout of a project
+/// Writes a canonical `Checkpoint` in any supported format, in the key layout of a project
 /// (by default the one it came from), so that the project's own code loads it.
 public enum CheckpointExporter {
     /// Layouts that can be written, by format.
@@ -17,8 +17,13 @@ public enum CheckpointExporter {
     }
 
     /// Writes `checkpoint` to `path` atomically.
-    /// - Parameter layout: the key layout; by default the source's (`metadata.source.layout`) when
-    ///   the format can hold it, else unet-ckpt's canonical keys.
+    /// - Parameters:
+    ///   - checkpoint: what to write.
+    ///   - path: the file to write (replaced as a whole, or left as it was on failure).
+    ///   - format: the format to write.
+    ///   - layout: the key layout; by default the source's (`metadata.source.layout`) when the
+    ///     format can hold it, else unet-ckpt's canonical keys.
+    ///   - options: storage, schema version and metadata still to come, for unet-ckpt files.
     /// - Returns: notes for the user (what was not written, which layout was chosen).
     @discardableResult
     public static func write(

@@ -1,4 +1,5 @@
 // swift-tools-version:6.0
+// unet-ckpt is licensed under the Apache License 2.0 (LICENSE).
 import PackageDescription
 
 let package = Package(
@@ -17,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // `make docs`: the DocC catalogs of every library product (swift package generate-documentation).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // C libraries from the system (Debian: libhdf5-dev, zlib1g-dev, libdeflate-dev, libopenblas-dev, …).
@@ -123,6 +126,8 @@ let package = Package(
             ]),
         .testTarget(
             name: "CommandLineTests",
-            dependencies: ["TestSupport", "UNetCheckpoint", "UNetImages", "UNetInference", "unet-ckpt"]),
+            dependencies: [
+                "TestSupport", "UNetCheckpoint", "UNetImages", "UNetInference", "unet-ckpt", "unet-ckpt-fuzz",
+            ]),
     ]
 )

@@ -8,7 +8,7 @@
 #   make docs   the DocC documentation of every library product, warnings as errors
 # All install the Debian packages the project needs when they are missing (as root, or with sudo).
 
-SYSTEM_PACKAGES := libhdf5-dev zlib1g-dev libdeflate-dev libopenblas-dev libpng-dev libtiff-dev libnifti2-dev pkg-config hdf5-tools python3-venv
+SYSTEM_PACKAGES := libhdf5-dev zlib1g-dev libdeflate-dev libopenblas-dev libdnnl2 libpng-dev libtiff-dev libnifti2-dev pkg-config hdf5-tools python3-venv
 EXAMPLE := fixtures/examples/paper-small.h5
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -36,8 +36,9 @@ let package = Package(
             providers: [.apt(["libdeflate-dev"])]),
         // Linux's sync_file_range, for writes that reach the disk sooner (no library to link).
         .systemLibrary(name: "CFileSync"),
-        // OpenBLAS's entry points, loaded with dlopen by UNetInference (Debian: libopenblas0).
-        .systemLibrary(name: "COpenBLAS"),
+        // The GEMM libraries' entry points, loaded with dlopen by UNetInference: oneDNN (Debian:
+        // libdnnl2; JIT kernels for the CPU it runs on), else OpenBLAS (libopenblas0).
+        .systemLibrary(name: "COpenBLAS", providers: [.apt(["libdnnl2", "libopenblas0"])]),
         .systemLibrary(
             name: "CPNG", pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
@@ -75,8 +76,12 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
 
+        // Winograd's transforms in C, compiled for AVX-512, AVX2 and baseline x86-64 and chosen for
+        // the CPU at run time (target_clones).
+        .target(name: "CUNetKernels"),
+
         // The CPU forward pass (no HDF5): every architecture of the schema, GEMM on OpenBLAS.
-        .target(name: "UNetInference", dependencies: ["UNetCheckpoint", "COpenBLAS"]),
+        .target(name: "UNetInference", dependencies: ["UNetCheckpoint", "COpenBLAS", "CUNetKernels"]),
 
         // SVG pictures: the architecture as the paper's U, weight histograms (no HDF5 of its own).
         .target(name: "UNetDrawing", dependencies: ["UNetCheckpoint"]),

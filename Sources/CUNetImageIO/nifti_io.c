@@ -247,8 +247,8 @@ static nifti_image *image_for(const unet_nifti_header *h) {
     return nim;
 }
 
-int unet_nifti_write(const char *path, const unet_nifti_header *header, const void *data, size_t bytes,
-                     char *message) {
+int unet_nifti_write(const char *path, int compress, const unet_nifti_header *header, const void *data,
+                     size_t bytes, char *message) {
     message[0] = 0;
     captured_stderr capture;
     quiet_begin(&capture);
@@ -272,7 +272,7 @@ int unet_nifti_write(const char *path, const unet_nifti_header *header, const vo
         /* libnifti 3.0.1 sets only "n+2" of NIfTI-2's 8-byte magic, and then refuses what it wrote
          * (fixed upstream after 3.0.1): the rest is "\r\n\032\n", as the format says. */
         if (header->version == 2) memcpy(binary.n2.magic + 4, "\r\n\032\n", 4);
-        file = znzopen(path, "wb", nifti_is_gzfile(path));
+        file = znzopen(path, "wb", compress);
         if (znz_isnull(file)) {
             snprintf(message, UNET_MESSAGE_CAPACITY, "cannot create the file: %s", strerror(errno));
         } else {

@@ -324,11 +324,13 @@ public enum NIfTIFile {
             if dim.contains(where: { $0 > Int(Int16.max) }) { header.version = .nifti2 }  // beyond NIfTI-1's sizes
         }
         var h = header.written(dim: dim, datatype: datatype, calibration: calibration, descrip: descrip)
+        // The temporary file's name does not end in .gz: the final name decides.
+        let compressed = path.lowercased().hasSuffix(".gz")
         try VolumeFile.guarded(path, source: geometry.file) {
             try AtomicWrite.replace(path) { temporary in
                 var message = [CChar](repeating: 0, count: Int(UNET_MESSAGE_CAPACITY))
                 let status = bytes.withUnsafeBytes {
-                    unet_nifti_write(temporary, &h, $0.baseAddress, $0.count, &message)
+                    unet_nifti_write(temporary, compressed ? 1 : 0, &h, $0.baseAddress, $0.count, &message)
                 }
                 guard status == 0 else { throw ImageError(.write, file: path, text(message, path: temporary)) }
             }

@@ -1,4 +1,5 @@
 // swift-tools-version:6.0
+// unet-ckpt is licensed under the Apache License 2.0 (LICENSE).
 import PackageDescription
 
 let package = Package(
@@ -18,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // `make docs`: the DocC catalogs of every library product (swift package generate-documentation).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
         // YAML for BioImage Model Zoo packages (rdf.yaml), read through libyaml.
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
@@ -36,8 +39,9 @@ let package = Package(
             providers: [.apt(["libdeflate-dev"])]),
         // Linux's sync_file_range, for writes that reach the disk sooner (no library to link).
         .systemLibrary(name: "CFileSync"),
-        // OpenBLAS's entry points, loaded with dlopen by UNetInference (Debian: libopenblas0).
-        .systemLibrary(name: "COpenBLAS"),
+        // The GEMM libraries' entry points, loaded with dlopen by UNetInference: oneDNN (Debian:
+        // libdnnl2; JIT kernels for the CPU it runs on), else OpenBLAS (libopenblas0).
+        .systemLibrary(name: "COpenBLAS", providers: [.apt(["libdnnl2", "libopenblas0"])]),
         .systemLibrary(
             name: "CPNG", pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
@@ -76,8 +80,12 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]),
 
+        // Winograd's transforms in C, compiled for AVX-512, AVX2 and baseline x86-64 and chosen for
+        // the CPU at run time (target_clones).
+        .target(name: "CUNetKernels"),
+
         // The CPU forward pass (no HDF5): every architecture of the schema, GEMM on OpenBLAS.
-        .target(name: "UNetInference", dependencies: ["UNetCheckpoint", "COpenBLAS"]),
+        .target(name: "UNetInference", dependencies: ["UNetCheckpoint", "COpenBLAS", "CUNetKernels"]),
 
         // SVG pictures: the architecture as the paper's U, weight histograms (no HDF5 of its own).
         .target(name: "UNetDrawing", dependencies: ["UNetCheckpoint"]),
@@ -137,6 +145,8 @@ let package = Package(
             dependencies: ["UNetBioImage", "UNetFormats", "UNetInference", "UNetCheckpoint", "TestSupport"]),
         .testTarget(
             name: "CommandLineTests",
-            dependencies: ["TestSupport", "UNetCheckpoint", "UNetImages", "UNetInference", "unet-ckpt"]),
+            dependencies: [
+                "TestSupport", "UNetCheckpoint", "UNetImages", "UNetInference", "unet-ckpt", "unet-ckpt-fuzz",
+            ]),
     ]
 )

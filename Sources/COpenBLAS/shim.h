@@ -13,4 +13,14 @@ typedef void (*unet_cblas_sgemm)(int order, int transA, int transB, int m, int n
                                  int ldc);
 typedef void (*unet_openblas_set_num_threads)(int threads);
 typedef int (*unet_openblas_get_num_threads)(void);
+typedef char *(*unet_openblas_get_corename)(void);
+/* oneDNN's row-major sgemm (dnnl.h: dnnl_sgemm) and its version, also loaded with dlopen. */
+typedef int (*unet_dnnl_sgemm)(char transa, char transb, long m, long n, long k, float alpha, const float *a,
+                               long lda, const float *b, long ldb, float beta, float *c, long ldc);
+typedef struct {
+    int major, minor, patch;
+    const char *hash;
+    unsigned cpu_runtime, gpu_runtime;
+} unet_dnnl_version_t;
+typedef const unet_dnnl_version_t *(*unet_dnnl_version)(void);
 #endif

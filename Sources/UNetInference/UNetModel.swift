@@ -32,7 +32,8 @@ public struct UNetModel: Sendable {
         /// padding removes one more value at the end than at the start.
         case convTranspose(TransposedConvolution, sameScale: [Int]?)
         case batchNorm(mean: [Float], variance: [Float], weight: [Float], bias: [Float], eps: Float)
-        case groupNorm(groups: Int, eps: Float, weight: [Float], bias: [Float])
+        /// Group (and instance) norm, with a ReLU-like activation that alone reads it fused.
+        case groupNorm(groups: Int, eps: Float, weight: [Float], bias: [Float], activation: Activation?)
         case activation(Activation)
         case prelu([Float])
         case softmax
@@ -52,6 +53,9 @@ public struct UNetModel: Sendable {
     let lastUse: [Int]
 
     public var architecture: UNetArchitecture { network.architecture }
+
+    /// What runs the matrix products, such as "OpenBLAS (SkylakeX kernels)" (loads it if needed).
+    public static var backendDescription: String { BLAS.description }
 
     /// Arranges a checkpoint's weights for inference (float16 and bfloat16 are widened exactly).
     public init(_ checkpoint: Checkpoint) throws(InferenceError) {
@@ -145,9 +149,15 @@ public struct UNetModel: Sendable {
                             mean: values("\(key).running_mean"), variance: values("\(key).running_var"), weight: weight,
                             bias: bias, eps: Float(norm.eps)))
                 case .instance:
-                    steps.append(.groupNorm(groups: node.channels, eps: Float(norm.eps), weight: weight, bias: bias))
+                    steps.append(
+                        .groupNorm(
+                            groups: node.channels, eps: Float(norm.eps), weight: weight, bias: bias,
+                            activation: fusedActivation(after: index)))
                 case .group:
-                    steps.append(.groupNorm(groups: norm.groups ?? 1, eps: Float(norm.eps), weight: weight, bias: bias))
+                    steps.append(
+                        .groupNorm(
+                            groups: norm.groups ?? 1, eps: Float(norm.eps), weight: weight, bias: bias,
+                            activation: fusedActivation(after: index)))
                 }
             case .activation(let activation):
                 switch activation.kind {
@@ -251,9 +261,11 @@ public struct UNetModel: Sendable {
             case .batchNorm(let mean, let variance, let weight, let bias, let eps):
                 output = take()
                 Normalization.batchNorm(&output, mean: mean, variance: variance, weight: weight, bias: bias, eps: eps)
-            case .groupNorm(let groups, let eps, let weight, let bias):
+            case .groupNorm(let groups, let eps, let weight, let bias, let activation):
                 output = take()
-                Normalization.groupNorm(&output, groups: groups, eps: eps, weight: weight, bias: bias)
+                Normalization.groupNorm(
+                    &output, groups: groups, eps: eps, weight: weight, bias: bias, activation: activation,
+                    threads: threads)
             case .activation(let activation):
                 output = take()
                 activation.apply(&output)
@@ -266,7 +278,7 @@ public struct UNetModel: Sendable {
             case .pool(let kind, let pool):
                 output = Pooling.pool(
                     map(0), kind: kind, kernel: pool.kernel, stride: pool.stride, padding: pool.padding,
-                    ceilMode: pool.ceilMode)
+                    ceilMode: pool.ceilMode, threads: threads)
             case .interpolate(let scale, let mode): output = Interpolation.upsample(map(0), scale: scale, mode: mode)
             case .crop: output = try Merging.centreCrop(map(0), to: map(1).spatial)
             case .pad(let replicateEnd):

@@ -29,6 +29,7 @@ struct Inputs {
             _ = try peers.call(["resave", ours, milesialPath])
             milesialSavedByTorch = true
         } else {
+            try? FileManager.default.removeItem(atPath: milesialPath)  // a --scratch folder of an earlier run
             try FileManager.default.copyItem(atPath: ours, toPath: milesialPath)
             milesialSavedByTorch = false
         }
@@ -58,5 +59,43 @@ struct Inputs {
             tensors[spec.key] = Tensor(shape: spec.shape, values: values)
         }
         return try Checkpoint(architecture: architecture, tensors: tensors, metadata: CheckpointMetadata())
+    }
+}
+
+/// The 3-D cases' network: a 3d_fullres-like nnU-Net PlainConvUNet made and seeded by
+/// dynamic-network-architectures in the peers' process (its state dict saved by torch), converted
+/// to unet-ckpt and exported to ONNX by `unet-ckpt convert` itself. Made once per scratch folder
+/// (so `--scratch` of an earlier run has it without the peers).
+struct NNUNetInputs {
+    let state: String
+    let path: String
+    let onnx: String
+    let checkpoint: Checkpoint
+
+    /// Nil without the peers when the folder has no network yet.
+    init?(folder: String, tool: String, peers: Peers?) throws {
+        (state, path, onnx) = (folder + "/nnunet.pth", folder + "/nnunet.h5", folder + "/nnunet.onnx")
+        if !FileManager.default.fileExists(atPath: onnx) {
+            guard let peers else { return nil }
+            try peers.call(["nnunet-make", state])
+            for (source, destination) in [(state, path), (path, onnx)] {
+                let result = try runProcess(tool, ["convert", source, destination])
+                guard result.status == 0 else {
+                    throw BenchmarkError("unet-ckpt convert \(source) failed: \(result.standardError.suffix(500))")
+                }
+            }
+        }
+        checkpoint = try CheckpointFile(path: path).read()
+    }
+
+    /// A seeded `[1, 1, side, side, side]` volume in −1…1, in memory and as `.npy` for the peers.
+    static func volume(side: Int, folder: String, name: String) throws -> (FeatureMap, String) {
+        var generator = SplitMix64(seed: 5)
+        let volume = FeatureMap(
+            batch: 1, channels: 1, spatial: [side, side, side],
+            values: (0..<(side * side * side)).map { _ in Float(generator.nextUnit() * 2 - 1) })
+        let path = folder + "/\(name).npy"
+        try NumpyArray(volume).encoded().write(to: URL(fileURLWithPath: path))
+        return (volume, path)
     }
 }

@@ -10,8 +10,16 @@ as the Swift side: one untimed warm-up, then N timed runs.
     peers.py read CKPT.h5 --runs N                 h5py: every dataset into memory
     peers.py write CKPT.h5 OUT.h5 --runs N         h5py: write them all, fsync, rename
     peers.py convert-once IN.pth OUT.h5            torch.load + h5py, the whole script (timed outside)
-    peers.py forward CKPT.h5 --side S --threads T --runs N --input X.npy --outputs DIR
-                                                   PyTorch and onnxruntime forward of the paper U-Net
+    peers.py forward CKPT.h5 --threads T --runs N --input X.npy --outputs DIR
+                                                   PyTorch, onnxruntime and OpenVINO forward of the paper U-Net
+    peers.py nnunet-make OUT.pth --seed S          a 3-D nnU-Net PlainConvUNet (3d_fullres-like), seeded,
+                                                   its state dict saved by torch
+    peers.py forward-nnunet STATE.pth --onnx X.onnx --threads T --runs N --input X.npy --outputs DIR
+                                                   PyTorch (the PlainConvUNet itself), onnxruntime and
+                                                   OpenVINO (our ONNX export) forward of that network
+    peers.py sliding-nnunet STATE.pth --window W --threads T --runs N --input X.npy --outputs DIR
+                                                   MONAI's sliding_window_inference(mode="gaussian",
+                                                   overlap=0.5) of that network over a larger volume
 """
 import argparse
 import json
@@ -45,7 +53,8 @@ def canonical_weights(path: str) -> dict:
 def versions(_args) -> dict:
     from importlib.metadata import version
     found = {"python": sys.version.split()[0]}
-    for name in ("numpy", "h5py", "torch", "onnx", "onnxruntime"):
+    for name in ("numpy", "h5py", "torch", "onnx", "onnxruntime", "openvino", "dynamic_network_architectures",
+                 "monai"):
         try:
             found[name] = version(name)
         except Exception:
@@ -218,19 +227,115 @@ def forward(args) -> dict:
     result["torch"] = {"seconds": timed(args.runs, lambda: run(image))}
     np.save(os.path.join(args.outputs, "torch.npy"), output)
 
+    onnx_path = os.path.join(args.outputs, "paper.onnx")
+    with open(onnx_path, "wb") as f:
+        f.write(onnx_model(weights, list(image.shape)).SerializeToString())
+    result.update(onnx_peers(onnx_path, image, args))
+    return result
+
+
+def onnx_peers(onnx_path: str, image, args) -> dict:
+    """onnxruntime and OpenVINO (float32, the same thread count) on an ONNX file, where installed."""
+    import numpy as np
+    result = {}
     try:
         import onnxruntime
     except ImportError:
+        onnxruntime = None
+    if onnxruntime is not None:
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = args.threads
+        options.inter_op_num_threads = 1
+        session = onnxruntime.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        output = session.run(None, {name: image})[0]
+        result["onnxruntime"] = {"seconds": timed(args.runs, lambda: session.run(None, {name: image}))}
+        np.save(os.path.join(args.outputs, "onnxruntime.npy"), output)
+    try:
+        import openvino
+    except ImportError:
         return result
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = args.threads
-    options.inter_op_num_threads = 1
-    model = onnx_model(weights, list(image.shape))
-    session = onnxruntime.InferenceSession(
-        model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    output = session.run(None, {"input": image})[0]
-    result["onnxruntime"] = {"seconds": timed(args.runs, lambda: session.run(None, {"input": image}))}
-    np.save(os.path.join(args.outputs, "onnxruntime.npy"), output)
+    core = openvino.Core()
+    # float32 as the others (on CPUs with AMX or AVX512-BF16 OpenVINO would pick bf16), one stream,
+    # the same threads.
+    compiled = core.compile_model(core.read_model(onnx_path), "CPU", {
+        "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": args.threads, "NUM_STREAMS": 1,
+        "PERFORMANCE_HINT": "LATENCY"})
+    request = compiled.create_infer_request()
+    output = np.array(request.infer({0: image})[compiled.output(0)])
+    result["openvino"] = {"seconds": timed(args.runs, lambda: request.infer({0: image}))}
+    np.save(os.path.join(args.outputs, "openvino.npy"), output)
+    return result
+
+
+NNUNET_FEATURES = [32, 64, 128, 256, 320, 320]
+
+
+def nnunet_network():
+    """A 3d_fullres-like nnU-Net v2 PlainConvUNet: 6 stages 32 to 320, 3x3x3 convs, 2 per stage,
+    strided convs down, transposed convs up, instance norm, LeakyReLU; 1 channel in, 3 classes."""
+    import torch
+    from dynamic_network_architectures.architectures.unet import PlainConvUNet
+    stages = len(NNUNET_FEATURES)
+    return PlainConvUNet(
+        input_channels=1, n_stages=stages, features_per_stage=NNUNET_FEATURES, conv_op=torch.nn.Conv3d,
+        kernel_sizes=[[3, 3, 3]] * stages, strides=[[1, 1, 1]] + [[2, 2, 2]] * (stages - 1),
+        n_conv_per_stage=[2] * stages, num_classes=3, n_conv_per_stage_decoder=[2] * (stages - 1),
+        conv_bias=True, norm_op=torch.nn.InstanceNorm3d, norm_op_kwargs={"eps": 1e-5, "affine": True},
+        dropout_op=None, dropout_op_kwargs=None, nonlin=torch.nn.LeakyReLU,
+        nonlin_kwargs={"inplace": True}, deep_supervision=False)
+
+
+def nnunet_make(args) -> dict:
+    import torch
+    torch.manual_seed(args.seed)
+    model = nnunet_network()
+    with torch.no_grad():
+        for name, value in model.named_parameters():
+            if "norm" in name:  # affine parameters near identity, not exactly it
+                value.copy_((1.0 if name.endswith("weight") else 0.0) + 0.1 * (torch.rand_like(value) - 0.5))
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    torch.save(state, args.destination)
+    return {"keys": len(state), "parameters": sum(v.numel() for v in state.values())}
+
+
+def forward_nnunet(args) -> dict:
+    import numpy as np
+    import torch
+    torch.set_num_threads(args.threads)
+    model = nnunet_network()
+    model.load_state_dict(torch.load(args.state, map_location="cpu", weights_only=True), strict=True)
+    model.eval()
+    image = np.load(args.input)
+
+    def run(array):
+        with torch.inference_mode():
+            return model(torch.from_numpy(array)).numpy()
+    output = run(image)
+    result = {"torch": {"seconds": timed(args.runs, lambda: run(image))}}
+    np.save(os.path.join(args.outputs, "torch.npy"), output)
+    result.update(onnx_peers(args.onnx, image, args))
+    return result
+
+
+def sliding_nnunet(args) -> dict:
+    import numpy as np
+    import torch
+    from monai.inferers import sliding_window_inference
+    torch.set_num_threads(args.threads)
+    model = nnunet_network()
+    model.load_state_dict(torch.load(args.state, map_location="cpu", weights_only=True), strict=True)
+    model.eval()
+    volume = torch.from_numpy(np.load(args.input))
+
+    def run():
+        with torch.inference_mode():
+            return sliding_window_inference(
+                volume, roi_size=[args.window] * 3, sw_batch_size=1, predictor=model, overlap=0.5,
+                mode="gaussian").numpy()
+    output = run()
+    result = {"monai": {"seconds": timed(args.runs, run)}}
+    np.save(os.path.join(args.outputs, "monai.npy"), output)
     return result
 
 
@@ -262,6 +367,26 @@ def main() -> int:
     p.add_argument("--threads", type=int, required=True)
     p.add_argument("--runs", type=int, default=5)
     p.set_defaults(run=forward)
+    p = commands.add_parser("nnunet-make")
+    p.add_argument("destination")
+    p.add_argument("--seed", type=int, default=4)
+    p.set_defaults(run=nnunet_make)
+    p = commands.add_parser("forward-nnunet")
+    p.add_argument("state")
+    p.add_argument("--onnx", required=True)
+    p.add_argument("--input", required=True)
+    p.add_argument("--outputs", required=True)
+    p.add_argument("--threads", type=int, required=True)
+    p.add_argument("--runs", type=int, default=5)
+    p.set_defaults(run=forward_nnunet)
+    p = commands.add_parser("sliding-nnunet")
+    p.add_argument("state")
+    p.add_argument("--window", type=int, required=True)
+    p.add_argument("--input", required=True)
+    p.add_argument("--outputs", required=True)
+    p.add_argument("--threads", type=int, required=True)
+    p.add_argument("--runs", type=int, default=5)
+    p.set_defaults(run=sliding_nnunet)
     args = parser.parse_args()
     json.dump(args.run(args), sys.stdout)
     print()

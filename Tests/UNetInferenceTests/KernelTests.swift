@@ -218,6 +218,53 @@ struct KernelShapeTests {
         #expect(zip(a.values, b.values).allSatisfy { abs($0 - $1) <= 1e-5 })
     }
 
+    @Test("Winograd on a 3×3×3 kernel equals the direct sum, padding in depth included")
+    func winogradInThreeDimensions() throws {
+        try BLAS.require()
+        let (inChannels, outChannels, size) = (8, 4, [5, 13, 10])
+        let x = Self.random([1, inChannels] + size, seed: 5)
+        let weight = Self.random([1, outChannels * inChannels * 27, 1], seed: 6).values.map { $0 * 0.1 }
+        let bias: [Float] = [0.1, -0.2, 0.3, -0.4]
+        let conv = Convolution(
+            inChannels: inChannels, outChannels: outChannels, kernel: [3, 3, 3], padBefore: [1, 1, 0],
+            padAfter: [1, 0, 1], weight: weight, bias: bias, activation: .leakyReLU(0.1))
+        #expect(conv.winograd != nil)
+        let y = BLAS.singleThreaded { conv(x, threads: 2) }
+        let out = [5, 12, 9]  // 3 × 3 tiles a plane: enough for Winograd
+        #expect(y.shape == [1, outChannels] + out)
+        var (largest, low, high): (Float, Float, Float) = (0, .infinity, -.infinity)
+        for o in 0..<outChannels {
+            for z in 0..<out[0] {
+                for row in 0..<out[1] {
+                    for column in 0..<out[2] {
+                        var sum = Double(bias[o])
+                        for c in 0..<inChannels {
+                            for kz in 0..<3 {
+                                for ky in 0..<3 {
+                                    for kx in 0..<3 {
+                                        let (sz, sy, sx) = (z + kz - 1, row + ky - 1, column + kx)
+                                        guard (0..<size[0]).contains(sz), (0..<size[1]).contains(sy),
+                                            (0..<size[2]).contains(sx)
+                                        else { continue }
+                                        let w = weight[(((o * inChannels + c) * 3 + kz) * 3 + ky) * 3 + kx]
+                                        let v = x.values[((c * size[0] + sz) * size[1] + sy) * size[2] + sx]
+                                        sum += Double(w) * Double(v)
+                                    }
+                                }
+                            }
+                        }
+                        let expected = Float(sum < 0 ? sum * 0.1 : sum)
+                        let got = y.values[((o * out[0] + z) * out[1] + row) * out[2] + column]
+                        largest = max(largest, abs(got - expected))
+                        (low, high) = (min(low, expected), max(high, expected))
+                    }
+                }
+            }
+        }
+        // F(4×4, 3×3) rounds to about 5e-6 of the output's range (the kernel tests' bound is 1e-5).
+        #expect(largest <= 1e-5 * (high - low))
+    }
+
     @Test("an input smaller than the kernel gives an empty map, not a crash")
     func emptyOutputs() throws {
         try BLAS.require()

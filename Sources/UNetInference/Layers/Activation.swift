@@ -1,3 +1,4 @@
+import CUNetKernels
 import Foundation
 
 /// An element-wise activation, with PyTorch's definitions.
@@ -51,8 +52,8 @@ enum Activation: Sendable, Equatable {
     /// Applies the activation to every value, in place.
     func apply(_ values: UnsafeMutableBufferPointer<Float>) {
         switch self {
-        case .relu: for i in values.indices { values[i] = max(values[i], 0) }
-        case .leakyReLU(let slope): for i in values.indices where values[i] < 0 { values[i] *= slope }
+        case .relu: unet_leaky(values.baseAddress, values.count, 0)
+        case .leakyReLU(let slope): unet_leaky(values.baseAddress, values.count, slope)
         default: for i in values.indices { values[i] = apply(values[i]) }
         }
     }

@@ -4,10 +4,10 @@ import UNetCheckpoint
 /// A convolution over 1, 2 or 3 spatial axes with PyTorch's `Conv1d/2d/3d` arithmetic: per-axis
 /// kernel, stride, dilation and zero padding (before and after may differ, as TensorFlow's
 /// "same"), groups (depthwise when `groups == inChannels`), a bias and an optional activation
-/// fused. 2-D 3×3 stride-1 undilated ungrouped kernels on more than a few channels run by Winograd
-/// F(2×2, 3×3) (``WinogradKernel``); the others as an im2col GEMM over blocks of output rows (one
-/// row: one output depth and height), so the unfolded input stays small. Blocks run in parallel,
-/// each with single-threaded OpenBLAS.
+/// fused. 3×3 and 3×3×3 stride-1 undilated ungrouped kernels on more than a few channels run by
+/// Winograd F(4×4, 3×3) (``WinogradKernel``) where the plane has enough tiles; the others as an
+/// im2col GEMM over blocks of output rows (one row: one output depth and height), so the unfolded
+/// input stays small. Blocks run in parallel, each with single-threaded OpenBLAS.
 ///
 /// Preconditions (mistakes of the calling code, which checks shapes when it loads the weights):
 /// every per-axis array has one entry per spatial axis, `groups` divides both channel counts,
@@ -25,13 +25,24 @@ struct Convolution: Sendable {
     let padBefore: [Int]
     let padAfter: [Int]
     let groups: Int
-    /// `[outChannels, inChannels / groups × Π kernel]`, row-major (OI[D]HW flattened); empty when
-    /// the Winograd kernel holds the weights.
+    /// `[outChannels, inChannels / groups × Π kernel]`, row-major (OI[D]HW flattened); kept beside
+    /// the Winograd kernel's for planes too small for it.
     let weight: [Float]
     /// One per output channel (zeros when the layer has no bias).
     let bias: [Float]
     let activation: Activation?
-    let winograd: WinogradKernel?
+    let winograd: Winograd?
+
+    /// The Winograd variant of a layer: F(2×2, 3×3) for 2-D layers of few channels, whose
+    /// products are too thin for the larger tiles to pay and which keep F(2×2)'s smaller rounding
+    /// (about 1e-6 of the output range; F(4×4)'s is about 5e-6), F(4×4, 3×3) for the others.
+    enum Winograd: Sendable {
+        case smallTiles(SmallTileWinogradKernel)
+        case largeTiles(WinogradKernel)
+    }
+
+    /// The fewest input and output channels for F(4×4, 3×3) on a 2-D layer.
+    static let largeTileMinimumChannels = 32
 
     /// The fewest input channels for which Winograd pays (below it the GEMMs are too thin).
     static let winogradMinimumChannels = 8
@@ -73,15 +84,20 @@ struct Convolution: Sendable {
         self.groups = groups
         self.bias = bias.isEmpty ? [Float](repeating: 0, count: outChannels) : bias
         self.activation = activation
-        if kernel == [3, 3] && stride == [1, 1] && dilation == [1, 1] && groups == 1
-            && inChannels >= Self.winogradMinimumChannels
+        if (kernel == [3, 3] || kernel == [3, 3, 3]) && stride.allSatisfy({ $0 == 1 })
+            && dilation.allSatisfy({ $0 == 1 }) && groups == 1 && inChannels >= Self.winogradMinimumChannels
         {
-            winograd = WinogradKernel(weight: weight, outChannels: outChannels, inChannels: inChannels)
-            self.weight = []
+            winograd =
+                kernel.count == 2 && min(inChannels, outChannels) < Self.largeTileMinimumChannels
+                ? .smallTiles(SmallTileWinogradKernel(weight: weight, outChannels: outChannels, inChannels: inChannels))
+                : .largeTiles(
+                    WinogradKernel(
+                        weight: weight, outChannels: outChannels, inChannels: inChannels,
+                        depth: kernel.count == 3 ? 3 : 1))
         } else {
             winograd = nil
-            self.weight = weight
         }
+        self.weight = weight
     }
 
     /// A 2-D square-kernel stride-1 convolution (the layers of the schema-1 networks).
@@ -122,10 +138,16 @@ struct Convolution: Sendable {
                 for sample in 0..<input.batch {
                     let inBase = source.baseAddress! + sample * input.sampleSize
                     let outBase = target.baseAddress! + sample * outSample
-                    if let winograd {
-                        let geometry = WinogradKernel.Geometry(
+                    if case .smallTiles(let winograd) = winograd {
+                        let geometry = SmallTileWinogradKernel.Geometry(
                             height: input.height, width: input.width, padTop: padBefore[0], padLeft: padBefore[1],
                             outHeight: outHeight, outWidth: outWidth)
+                        winograd.convolve(
+                            inBase, into: outBase, geometry: geometry, bias: bias, activation: activation,
+                            threads: threads)
+                    } else if case .largeTiles(let winograd) = winograd,
+                        let geometry = winogradGeometry(input.spatial, output: outSpatial), WinogradKernel.pays(geometry)
+                    {
                         winograd.convolve(
                             inBase, into: outBase, geometry: geometry, bias: bias, activation: activation,
                             threads: threads)
@@ -138,6 +160,17 @@ struct Convolution: Sendable {
             }
         }
         return output
+    }
+
+    /// The Winograd kernel's view of a call (its kernels are 2-D or 3-D).
+    private func winogradGeometry(_ input: [Int], output: [Int]) -> WinogradKernel.Geometry? {
+        let axes = kernel.count
+        guard axes >= 2 else { return nil }
+        var geometry = WinogradKernel.Geometry(
+            height: input[axes - 2], width: input[axes - 1], padTop: padBefore[axes - 2], padLeft: padBefore[axes - 1],
+            outHeight: output[axes - 2], outWidth: output[axes - 1])
+        if axes == 3 { (geometry.inDepth, geometry.padFront, geometry.outDepth) = (input[0], padBefore[0], output[0]) }
+        return geometry
     }
 
     /// The convolution's parameters as three axes (depth, height, width), leading axes of size 1.

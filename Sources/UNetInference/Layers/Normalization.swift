@@ -1,4 +1,6 @@
+import CUNetKernels
 import Foundation
+import UNetCheckpoint
 
 /// Normalisations over maps of 1, 2 or 3 spatial axes, in place, with PyTorch's arithmetic (biased
 /// variance; statistics accumulated in double precision). An empty `weight` or `bias` means no
@@ -31,8 +33,13 @@ enum Normalization: Sendable {
     }
 
     /// Group normalisation: per sample over each group of `channels / groups` consecutive channels
-    /// and all spatial positions, then a scale and shift per channel.
-    static func groupNorm(_ map: inout FeatureMap, groups: Int, eps: Float, weight: [Float], bias: [Float]) {
+    /// and all spatial positions, then a scale and shift per channel, and a ReLU or LeakyReLU
+    /// (`activation`, fused by the model when it alone reads the norm). Groups run on `threads`
+    /// threads.
+    static func groupNorm(
+        _ map: inout FeatureMap, groups: Int, eps: Float, weight: [Float], bias: [Float], activation: Activation? = nil,
+        threads: Int = 1
+    ) {
         let channels = map.channels
         precondition(groups >= 1 && channels % groups == 0, "groups must divide the channels")
         checkAffine(weight, bias, channels)
@@ -40,27 +47,28 @@ enum Normalization: Sendable {
         let plane = map.plane
         let count = perGroup * plane
         guard count > 0 else { return }
+        let (activate, slope): (Int32, Float) =
+            switch activation {
+            case .relu: (1, 0)
+            case .leakyReLU(let slope): (1, slope)
+            default: (0, 1)
+            }
         map.values.withUnsafeMutableBufferPointer { values in
-            for group in 0..<(map.batch * groups) {
-                let base = group * count
-                var total = 0.0
-                for i in base..<(base + count) { total += Double(values[i]) }
-                let mean = total / Double(count)
-                var squares = 0.0
-                for i in base..<(base + count) {
-                    let d = Double(values[i]) - mean
-                    squares += d * d
-                }
+            let values = values.baseAddress!
+            Parallel.forEach(map.batch * groups, threads: threads) { group, _ in
+                let base = values + group * count
+                let mean = unet_sum(base, count) / Double(count)
+                let squares = unet_squared_deviations(base, count, mean)
                 let inverse = 1 / (squares / Double(count) + Double(eps)).squareRoot()
                 for member in 0..<perGroup {
                     let channel = (group % groups) * perGroup + member
                     let scale = Float(inverse * Double(weight.isEmpty ? 1 : weight[channel]))
                     let shift = (bias.isEmpty ? 0 : bias[channel]) - Float(mean) * scale
-                    let start = base + member * plane
-                    for i in start..<(start + plane) { values[i] = values[i] * scale + shift }
+                    unet_scale_shift(base + member * plane, plane, scale, shift, activate, slope)
                 }
             }
         }
+        if activate == 0, let activation { activation.apply(&map) }
     }
 
     private static func checkAffine(_ weight: [Float], _ bias: [Float], _ channels: Int) {

@@ -1,3 +1,5 @@
+import UNetCheckpoint
+
 /// Max and average pooling over 1, 2 or 3 spatial axes with PyTorch's `MaxPool*d` / `AvgPool*d`
 /// arithmetic (dilation 1): per-axis kernel, stride and symmetric padding, floor or ceil mode.
 ///
@@ -47,8 +49,13 @@ enum Pooling: Sendable {
         let start: Int, end: Int, padded: Int
     }
 
+    /// The larger of two values, NaN if either is (as the general loop below).
+    @inline(__always)
+    static func largest(_ a: Float, _ b: Float) -> Float { a > b || a.isNaN ? a : b }
+
+    /// Pools every plane (sample and channel), the planes split across `threads` threads.
     static func pool(
-        _ input: FeatureMap, kind: Kind, kernel: [Int], stride: [Int], padding: [Int], ceilMode: Bool
+        _ input: FeatureMap, kind: Kind, kernel: [Int], stride: [Int], padding: [Int], ceilMode: Bool, threads: Int = 1
     ) -> FeatureMap {
         let axes = input.spatial.count
         let stride = stride.isEmpty ? kernel : stride
@@ -78,11 +85,35 @@ enum Pooling: Sendable {
         }
         let (inPlane, outPlane) = (input.plane, output.plane)
         let (height, width) = (inSize[1], inSize[2])
+        if kind == .max && axes == 2 && kernel == [2, 2] && stride == [2, 2] && padding == [0, 0]
+            && 2 * outSize[1] <= height && 2 * outSize[2] <= width
+        {
+            // The U-Nets' 2×2 max-pool: two input rows per output row, no windows to clip.
+            let (outHeight, outWidth) = (outSize[1], outSize[2])
+            input.values.withUnsafeBufferPointer { source in
+                output.values.withUnsafeMutableBufferPointer { target in
+                    let (source, target) = (source.baseAddress!, target.baseAddress!)
+                    Parallel.forEach(input.batch * input.channels, threads: threads) { plane, _ in
+                        for y in 0..<outHeight {
+                            let top = source + plane * inPlane + 2 * y * width, bottom = top + width
+                            let out = target + plane * outPlane + y * outWidth
+                            for x in 0..<outWidth {
+                                out[x] = Self.largest(
+                                    Self.largest(top[2 * x], top[2 * x + 1]),
+                                    Self.largest(bottom[2 * x], bottom[2 * x + 1]))
+                            }
+                        }
+                    }
+                }
+            }
+            return output
+        }
         input.values.withUnsafeBufferPointer { source in
             output.values.withUnsafeMutableBufferPointer { target in
-                for plane in 0..<(input.batch * input.channels) {
-                    let volume = source.baseAddress! + plane * inPlane
-                    var out = target.baseAddress! + plane * outPlane
+                let (source, target) = (source.baseAddress!, target.baseAddress!)
+                Parallel.forEach(input.batch * input.channels, threads: threads) { plane, _ in
+                    let volume = source + plane * inPlane
+                    var out = target + plane * outPlane
                     for wz in windows[0] {
                         for wy in windows[1] {
                             for wx in windows[2] {

@@ -236,20 +236,17 @@ struct Convert: ParsableCommand {
     }
 }
 
-/// The largest absolute and relative change of any value between two checkpoints of one architecture.
+/// The largest absolute and relative change of any value between two checkpoints of one
+/// architecture (relative to the original value; a non-finite value converts to itself).
 struct ConversionError {
     var absolute = 0.0
     var relative = 0.0
 
     init(from original: Checkpoint, to converted: Checkpoint) {
         for (key, tensor) in original.tensors {
-            let before = tensor.floatValues()
-            let after = converted.tensors[key]!.floatValues()
-            for (a, b) in zip(before, after) where a.isFinite {
-                let difference = abs(Double(a) - Double(b))
-                absolute = max(absolute, difference)
-                if a != 0 { relative = max(relative, difference / abs(Double(a))) }
-            }
+            let difference = LargestDifference(converted.tensors[key]!.floatValues(), tensor.floatValues())
+            absolute = max(absolute, difference.absolute)
+            relative = max(relative, difference.relative ?? 0)
         }
     }
 }

@@ -106,10 +106,11 @@ struct Verify: ParsableCommand {
                 batch: probe.input.shape[0], channels: probe.input.shape[1], height: probe.input.shape[2],
                 width: probe.input.shape[3], values: probe.input.floatValues())
             let output = try model.predict(input)
-            let difference = ProbeMaker.compare(
-                output.values, probe.output.floatValues(), rtol: probe.relativeTolerance, atol: probe.absoluteTolerance)
+            let difference = LargestDifference(
+                output.values, probe.output.floatValues(), absoluteTolerance: probe.absoluteTolerance,
+                relativeTolerance: probe.relativeTolerance)
             result.probe = Result.ProbeCheck(
-                maxAbsolute: difference.absolute, maxRelative: difference.relative, passed: difference.within)
+                maxAbsolute: difference.absolute, maxRelative: difference.relative ?? 0, passed: difference.within)
             if !difference.within {
                 result.valid = false
                 result.failures.append(

@@ -35,7 +35,7 @@ STAGE := .build/install-stage
 #   UNetInference: OverlapTile.swift init(model:tile:halo:) documents no `model`; UNetModel.swift's
 #     ``UNetNetwork`` is another module's symbol (write `UNetNetwork`);
 #   UNetImages: ImageOutput.swift's ``AtomicWrite`` is another module's symbol (write `AtomicWrite`).
-DOC_TARGETS := UNetCheckpoint UNetFormats UNetInference UNetDrawing UNetImages UNetONNX
+DOC_TARGETS := UNetCheckpoint UNetFormats UNetInference UNetDrawing UNetImages UNetONNX UNetBioImage
 DOCS_LENIENT ?= UNetInference UNetImages
 
 .PHONY: demo test setup build lint clean figures bench install uninstall check-install docs

@@ -60,14 +60,7 @@ public enum ProbeMaker {
     public static func compare(_ actual: [Float], _ expected: [Float], rtol: Double, atol: Double)
         -> (absolute: Double, relative: Double, within: Bool)
     {
-        guard actual.count == expected.count else { return (.infinity, .infinity, false) }
-        var absolute = 0.0, relative = 0.0, within = true
-        for (a, b) in zip(actual, expected) {
-            let difference = abs(Double(a) - Double(b))
-            absolute = max(absolute, difference)
-            if b != 0 { relative = max(relative, difference / abs(Double(b))) }
-            if !(difference <= atol + rtol * abs(Double(b))) { within = false }
-        }
-        return (absolute, relative, within)
+        let difference = LargestDifference(actual, expected, absoluteTolerance: atol, relativeTolerance: rtol)
+        return (difference.absolute, difference.relative ?? 0, difference.within)
     }
 }

@@ -1,4 +1,5 @@
 // swift-tools-version:6.0
+// unet-ckpt is licensed under the Apache License 2.0 (LICENSE).
 import PackageDescription
 
 let package = Package(
@@ -11,12 +12,17 @@ let package = Package(
         .library(name: "UNetDrawing", targets: ["UNetDrawing"]),
         .library(name: "UNetImages", targets: ["UNetImages"]),
         .library(name: "UNetONNX", targets: ["UNetONNX"]),
+        .library(name: "UNetBioImage", targets: ["UNetBioImage"]),
         .executable(name: "unet-ckpt", targets: ["unet-ckpt"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // `make docs`: the DocC catalogs of every library product (swift package generate-documentation).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        // YAML for BioImage Model Zoo packages (rdf.yaml), read through libyaml.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C libraries from the system (Debian: libhdf5-dev, zlib1g-dev, libdeflate-dev, libopenblas-dev, …).
@@ -71,6 +77,7 @@ let package = Package(
             dependencies: [
                 "UNetCheckpoint", "HDF5", "CUNetZlib",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
             ]),
 
         // Winograd's transforms in C, compiled for AVX-512, AVX2 and baseline x86-64 and chosen for
@@ -87,11 +94,18 @@ let package = Package(
         .target(
             name: "UNetImages", dependencies: ["UNetInference", "UNetCheckpoint", "CUNetImageIO", "CTIFF", "CNIfTI"]),
 
+        // BioImage Model Zoo packages written (rdf.yaml, ONNX weights, test tensors, cover, README;
+        // docs/bioimageio.md); UNetFormats reads them.
+        .target(
+            name: "UNetBioImage",
+            dependencies: ["UNetCheckpoint", "UNetFormats", "UNetONNX", "UNetInference", "UNetDrawing", "UNetImages"]),
+
         // The command line.
         .executableTarget(
             name: "unet-ckpt",
             dependencies: [
                 "UNetCheckpoint", "UNetFormats", "UNetInference", "UNetDrawing", "UNetImages", "UNetONNX",
+                "UNetBioImage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -127,7 +141,12 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
         .testTarget(
+            name: "UNetBioImageTests",
+            dependencies: ["UNetBioImage", "UNetFormats", "UNetInference", "UNetCheckpoint", "TestSupport"]),
+        .testTarget(
             name: "CommandLineTests",
-            dependencies: ["TestSupport", "UNetCheckpoint", "UNetImages", "UNetInference", "unet-ckpt"]),
+            dependencies: [
+                "TestSupport", "UNetCheckpoint", "UNetImages", "UNetInference", "unet-ckpt", "unet-ckpt-fuzz",
+            ]),
     ]
 )

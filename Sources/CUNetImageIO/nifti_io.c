@@ -83,6 +83,15 @@ static void copy_matrix(double *target, const nifti_dmat44 *matrix) {
         for (int c = 0; c < 4; c++) target[r * 4 + c] = matrix->m[r][c];
 }
 
+/* The fields unet_nifti_header shares with nifti_image, by name (copied both ways). */
+#define UNET_NIFTI_FIELDS(X)                                                                            \
+    X(scl_slope) X(scl_inter) X(cal_min) X(cal_max) X(qform_code) X(sform_code) X(quatern_b) X(quatern_c) \
+    X(quatern_d) X(qoffset_x) X(qoffset_y) X(qoffset_z) X(qfac) X(xyz_units) X(time_units) X(freq_dim)   \
+    X(phase_dim) X(slice_dim) X(slice_code) X(slice_start) X(slice_end) X(slice_duration) X(toffset)     \
+    X(intent_code)
+#define UNET_TO_HEADER(field) h->field = nim->field;
+#define UNET_TO_IMAGE(field) nim->field = h->field;
+
 static void fill_header(unet_nifti_header *h, const nifti_image *nim, int version) {
     h->version = version;
     h->datatype = nim->datatype;
@@ -90,34 +99,36 @@ static void fill_header(unet_nifti_header *h, const nifti_image *nim, int versio
     for (int i = 0; i < 8; i++) h->dim[i] = nim->dim[i];
     for (int i = 1; i < 8; i++) h->pixdim[i] = nim->pixdim[i];
     h->pixdim[0] = nim->qform_code > 0 ? nim->qfac : 0;
-    h->scl_slope = nim->scl_slope;
-    h->scl_inter = nim->scl_inter;
-    h->cal_min = nim->cal_min;
-    h->cal_max = nim->cal_max;
-    h->qform_code = nim->qform_code;
-    h->sform_code = nim->sform_code;
-    h->quatern_b = nim->quatern_b;
-    h->quatern_c = nim->quatern_c;
-    h->quatern_d = nim->quatern_d;
-    h->qoffset_x = nim->qoffset_x;
-    h->qoffset_y = nim->qoffset_y;
-    h->qoffset_z = nim->qoffset_z;
-    h->qfac = nim->qfac;
+    UNET_NIFTI_FIELDS(UNET_TO_HEADER)
     copy_matrix(h->qto_xyz, &nim->qto_xyz);
     copy_matrix(h->sto_xyz, &nim->sto_xyz);
-    h->xyz_units = nim->xyz_units;
-    h->time_units = nim->time_units;
-    h->freq_dim = nim->freq_dim;
-    h->phase_dim = nim->phase_dim;
-    h->slice_dim = nim->slice_dim;
-    h->slice_code = nim->slice_code;
-    h->slice_start = nim->slice_start;
-    h->slice_end = nim->slice_end;
-    h->slice_duration = nim->slice_duration;
-    h->toffset = nim->toffset;
-    h->intent_code = nim->intent_code;
     snprintf(h->descrip, sizeof h->descrip, "%.79s", nim->descrip);
     h->data_offset = nim->iname_offset;
+}
+
+/* Whether `magic` is NIfTI-`version`'s single-file magic ("n+1", "n+2"); else the reason. */
+static int single_file_magic(const char *magic, int version, char *message) {
+    const char pair[4] = {'n', 'i', (char)('0' + version), 0}, single[4] = {'n', '+', (char)('0' + version), 0};
+    if (memcmp(magic, pair, 4) == 0)
+        snprintf(message, UNET_MESSAGE_CAPACITY,
+                 "a two-file NIfTI-%d header (magic ni%d, data in a .img); only single-file .nii and .nii.gz are "
+                 "read", version, version);
+    else if (memcmp(magic, single, 4) != 0)
+        snprintf(message, UNET_MESSAGE_CAPACITY, "not a NIfTI-%d header (no n+%d magic)", version, version);
+    else
+        return 1;
+    return 0;
+}
+
+/* libnifti casts NIfTI-1's float vox_offset to int (2^40 becomes INT_MIN, then 352): whether the
+ * offset it uses is the one stated, rather than read the voxels from elsewhere. */
+static int offset_as_stated(const nifti_1_header *n1, const nifti_image *nim, char *message) {
+    nifti_1_header swapped = *n1;
+    if (nim->byteorder != nifti_short_order()) swap_nifti_header(&swapped, 1);
+    double stated = swapped.vox_offset;
+    if (isfinite(stated) && (stated < (double)sizeof(nifti_1_header) || stated == (double)nim->iname_offset)) return 1;
+    snprintf(message, UNET_MESSAGE_CAPACITY, "vox_offset %g is not a usable data offset", stated);
+    return 0;
 }
 
 /* The header as libnifti converted it, or NULL with the reason in message. */
@@ -129,42 +140,19 @@ static nifti_image *read_header(const char *path, int *version, char *message) {
                  nifti_is_gzfile(path) ? " (gzip data that is damaged or truncated?)" : "");
         return NULL;
     }
-    if (*version == 1) {
-        nifti_1_header *n1 = raw;
-        if (memcmp(n1->magic, "ni1", 4) == 0)
-            snprintf(message, UNET_MESSAGE_CAPACITY,
-                     "a two-file NIfTI-1 header (magic ni1, data in a .img); only single-file .nii and .nii.gz "
-                     "are read");
-        else if (memcmp(n1->magic, "n+1", 4) != 0)
-            snprintf(message, UNET_MESSAGE_CAPACITY, "not a NIfTI-1 header (no n+1 magic)");
-        else if (!nifti_hdr1_looks_good(n1))
-            snprintf(message, UNET_MESSAGE_CAPACITY, "an invalid NIfTI-1 header");
-        else
-            nim = nifti_convert_n1hdr2nim(*n1, path);
-        if (nim) {
-            /* libnifti casts the float vox_offset to int (2^40 becomes INT_MIN, then 352): refuse an
-             * offset it would not use as stated, rather than read the voxels from elsewhere */
-            nifti_1_header swapped = *n1;
-            if (nim->byteorder != nifti_short_order()) swap_nifti_header(&swapped, 1);
-            double stated = swapped.vox_offset;
-            if (!isfinite(stated) || (stated >= (double)sizeof(nifti_1_header) && stated != (double)nim->iname_offset)) {
-                snprintf(message, UNET_MESSAGE_CAPACITY, "vox_offset %g is not a usable data offset", stated);
-                nifti_image_free(nim);
-                nim = NULL;
-            }
+    nifti_1_header *n1 = raw;
+    nifti_2_header *n2 = raw;
+    if (*version == 1 || *version == 2) {
+        if (single_file_magic(*version == 1 ? n1->magic : n2->magic, *version, message)) {
+            if (!(*version == 1 ? nifti_hdr1_looks_good(n1) : nifti_hdr2_looks_good(n2)))
+                snprintf(message, UNET_MESSAGE_CAPACITY, "an invalid NIfTI-%d header", *version);
+            else
+                nim = *version == 1 ? nifti_convert_n1hdr2nim(*n1, path) : nifti_convert_n2hdr2nim(*n2, path);
         }
-    } else if (*version == 2) {
-        nifti_2_header *n2 = raw;
-        if (memcmp(n2->magic, "ni2", 4) == 0)
-            snprintf(message, UNET_MESSAGE_CAPACITY,
-                     "a two-file NIfTI-2 header (magic ni2, data in a .img); only single-file .nii and .nii.gz "
-                     "are read");
-        else if (memcmp(n2->magic, "n+2", 4) != 0)
-            snprintf(message, UNET_MESSAGE_CAPACITY, "not a NIfTI-2 header (no n+2 magic)");
-        else if (!nifti_hdr2_looks_good(n2))
-            snprintf(message, UNET_MESSAGE_CAPACITY, "an invalid NIfTI-2 header");
-        else
-            nim = nifti_convert_n2hdr2nim(*n2, path);
+        if (nim && *version == 1 && !offset_as_stated(n1, nim, message)) {
+            nifti_image_free(nim);
+            nim = NULL;
+        }
     } else if (*version == 0) {
         snprintf(message, UNET_MESSAGE_CAPACITY, "an ANALYZE 7.5 header, not NIfTI");
     } else {
@@ -249,32 +237,9 @@ static nifti_image *image_for(const unet_nifti_header *h) {
     if (!nim) return NULL;
     double *spacings[8] = {NULL, &nim->dx, &nim->dy, &nim->dz, &nim->dt, &nim->du, &nim->dv, &nim->dw};
     for (int i = 1; i < 8; i++) *spacings[i] = nim->pixdim[i] = h->pixdim[i];
-    nim->scl_slope = h->scl_slope;
-    nim->scl_inter = h->scl_inter;
-    nim->cal_min = h->cal_min;
-    nim->cal_max = h->cal_max;
-    nim->qform_code = h->qform_code;
-    nim->sform_code = h->sform_code;
-    nim->quatern_b = h->quatern_b;
-    nim->quatern_c = h->quatern_c;
-    nim->quatern_d = h->quatern_d;
-    nim->qoffset_x = h->qoffset_x;
-    nim->qoffset_y = h->qoffset_y;
-    nim->qoffset_z = h->qoffset_z;
-    nim->qfac = h->qfac;
+    UNET_NIFTI_FIELDS(UNET_TO_IMAGE)
     copy_to_matrix(&nim->qto_xyz, h->qto_xyz);
     copy_to_matrix(&nim->sto_xyz, h->sto_xyz);
-    nim->xyz_units = h->xyz_units;
-    nim->time_units = h->time_units;
-    nim->freq_dim = h->freq_dim;
-    nim->phase_dim = h->phase_dim;
-    nim->slice_dim = h->slice_dim;
-    nim->slice_code = h->slice_code;
-    nim->slice_start = h->slice_start;
-    nim->slice_end = h->slice_end;
-    nim->slice_duration = h->slice_duration;
-    nim->toffset = h->toffset;
-    nim->intent_code = h->intent_code;
     snprintf(nim->descrip, sizeof nim->descrip, "%.79s", h->descrip);
     nim->nifti_type = h->version == 2 ? NIFTI_FTYPE_NIFTI2_1 : NIFTI_FTYPE_NIFTI1_1;
     /* the header, then the 4-byte extender (no extensions): 352 or 544, both multiples of 16 */
@@ -282,8 +247,8 @@ static nifti_image *image_for(const unet_nifti_header *h) {
     return nim;
 }
 
-int unet_nifti_write(const char *path, const unet_nifti_header *header, const void *data, size_t bytes,
-                     char *message) {
+int unet_nifti_write(const char *path, int compress, const unet_nifti_header *header, const void *data,
+                     size_t bytes, char *message) {
     message[0] = 0;
     captured_stderr capture;
     quiet_begin(&capture);
@@ -307,7 +272,7 @@ int unet_nifti_write(const char *path, const unet_nifti_header *header, const vo
         /* libnifti 3.0.1 sets only "n+2" of NIfTI-2's 8-byte magic, and then refuses what it wrote
          * (fixed upstream after 3.0.1): the rest is "\r\n\032\n", as the format says. */
         if (header->version == 2) memcpy(binary.n2.magic + 4, "\r\n\032\n", 4);
-        file = znzopen(path, "wb", nifti_is_gzfile(path));
+        file = znzopen(path, "wb", compress);
         if (znz_isnull(file)) {
             snprintf(message, UNET_MESSAGE_CAPACITY, "cannot create the file: %s", strerror(errno));
         } else {

@@ -69,6 +69,25 @@ public final class HDF5Dataset: HDF5Object {
     /// The bytes the data occupies in the file (after compression).
     public var storageSize: Int { Int(H5Dget_storage_size(handle.id)) }
 
+    /// Where each allocated chunk of a chunked dataset lies in the file: its offset and its
+    /// stored (filtered, e.g. compressed) size. Empty for other layouts.
+    public func chunkLocations() throws -> [(offset: UInt64, size: Int)] {
+        HDF5Library.prepare()
+        guard layout == .chunked else { return [] }
+        let space = Handle.dataspace(try checkID(H5Dget_space(handle.id), "open the dataspace of \(path)", file: file))
+        var count: hsize_t = 0
+        try check(H5Dget_num_chunks(handle.id, space.id, &count), "count the chunks of \(path)", file: file)
+        return try (0..<count).map { index in
+            var offset: haddr_t = 0
+            var size: hsize_t = 0
+            var mask: UInt32 = 0
+            try check(
+                H5Dget_chunk_info(handle.id, space.id, index, nil, &mask, &offset, &size),
+                "locate chunk \(index) of \(path)", file: file)
+            return (UInt64(offset), Int(size))
+        }
+    }
+
     /// Reads all elements, unconverted, into `buffer`, whose size must be exactly
     /// `elementCount × type.size`.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws {

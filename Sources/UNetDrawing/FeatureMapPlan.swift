@@ -1,8 +1,8 @@
 import UNetCheckpoint
 
 /// Every feature map of a U-Net for one input size, with the operations between them: what the
-/// architecture drawing shows. It reads only the ``UNetNetwork``'s nodes (the one walk of the
-/// network) and follows the sizes with ``UNetNetwork/sides(forInputSide:axis:)``.
+/// architecture drawing shows. It reads only the `UNetNetwork`'s nodes (the one walk of the
+/// network) and follows the sizes with `UNetNetwork.sides(forInputSide:axis:)`.
 ///
 /// A box ("map") per drawn feature map: the input, each convolution's and transposed
 /// convolution's output (with the norms, activations and dropout that follow it), each pooled

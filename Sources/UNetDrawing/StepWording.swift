@@ -5,7 +5,7 @@ import UNetCheckpoint
 /// `strided 3×3 conv (down), …`, `2×2 max pool`, `2×2 up-conv`, `nearest ×2 up`, `copy and crop`,
 /// `attention gate`, `residual shortcut`, `1×1 conv + sigmoid`.
 ///
-/// ``word(for:)`` is the wording's one switch over ``UNetNetwork/Operation``; ``text(for:)``
+/// `word(for:)` is the wording's one switch over `UNetNetwork.Operation`; ``text(for:)``
 /// puts a step's words together by the step's kind.
 public struct StepWording: Sendable {
     public let network: UNetNetwork

@@ -35,8 +35,12 @@ public struct UNetDiagram: Sendable {
         self.source = source
     }
 
-    /// The SVG document.
-    public func render() -> String {
+    /// The SVG document as text.
+    public func render() -> String { document().render() }
+
+    /// The SVG document: the arrows (`g.arrow`) and boxes (`g.map`) of the U first, then the
+    /// parameters, the legend and the totals.
+    public func document() -> SVGDocument {
         let layout = DiagramLayout(plan)
         var document = SVGDocument(width: 0, height: 0)
         var right = layout.right
@@ -50,7 +54,7 @@ public struct UNetDiagram: Sendable {
         document.append(contentsOf: footer)
         document.width = (max(right, footerSize.right) + DiagramStyle.margin).rounded(.up)
         document.height = (footerSize.bottom + DiagramStyle.margin).rounded(.up)
-        return document.render()
+        return document
     }
 
     /// A size as the drawing writes it: `572×572`, `64×64×64`.

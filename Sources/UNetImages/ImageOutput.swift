@@ -3,7 +3,7 @@ import UNetCheckpoint
 import UNetInference
 
 /// Writing masks, probabilities and overlays, chosen by the file extension, always atomically
-/// (``AtomicWrite``: libpng and libtiff write a temporary file beside the destination, which is
+/// (`AtomicWrite`: libpng and libtiff write a temporary file beside the destination, which is
 /// then synced and renamed; on failure the destination is left as it was).
 public enum ImageOutput {
     public enum Kind: Sendable {

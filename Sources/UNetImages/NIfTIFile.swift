@@ -19,6 +19,7 @@ public struct NIfTIHeader: Sendable, Equatable {
     public var dim: [Int]
     /// `pixdim[1...7]` are the spacings; `pixdim[0]` is `qfac` when there is a qform, else 0.
     public var pixdim: [Double]
+    /// `scl_slope` and `scl_inter`; both 0 when the file stores no scaling (a slope of 0 or NaN).
     public var sclSlope: Double
     public var sclInter: Double
     public var calMin: Double
@@ -82,6 +83,7 @@ public struct NIfTIHeader: Sendable, Equatable {
         dim = withUnsafeBytes(of: h.dim) { $0.bindMemory(to: Int64.self).map { Int($0) } }
         pixdim = array(h.pixdim, 8)
         (sclSlope, sclInter, calMin, calMax) = (h.scl_slope, h.scl_inter, h.cal_min, h.cal_max)
+        if sclSlope == 0 || !sclSlope.isFinite { (sclSlope, sclInter) = (0, 0) }  // NaN would make headers unequal
         (qformCode, sformCode) = (Int(h.qform_code), Int(h.sform_code))
         quaternion = [h.quatern_b, h.quatern_c, h.quatern_d]
         qoffset = [h.qoffset_x, h.qoffset_y, h.qoffset_z]
@@ -322,11 +324,13 @@ public enum NIfTIFile {
             if dim.contains(where: { $0 > Int(Int16.max) }) { header.version = .nifti2 }  // beyond NIfTI-1's sizes
         }
         var h = header.written(dim: dim, datatype: datatype, calibration: calibration, descrip: descrip)
+        // The temporary file's name does not end in .gz: the final name decides.
+        let compressed = path.lowercased().hasSuffix(".gz")
         try VolumeFile.guarded(path, source: geometry.file) {
             try AtomicWrite.replace(path) { temporary in
                 var message = [CChar](repeating: 0, count: Int(UNET_MESSAGE_CAPACITY))
                 let status = bytes.withUnsafeBytes {
-                    unet_nifti_write(temporary, &h, $0.baseAddress, $0.count, &message)
+                    unet_nifti_write(temporary, compressed ? 1 : 0, &h, $0.baseAddress, $0.count, &message)
                 }
                 guard status == 0 else { throw ImageError(.write, file: path, text(message, path: temporary)) }
             }

@@ -20,6 +20,7 @@ public struct OverlapTile: Sendable {
     private let cropsOutput: Bool
 
     /// - Parameters:
+    ///   - model: the network to run.
     ///   - tile: the input tile side; it must be a valid input side of the network.
     ///   - halo: for same-padding networks, the pixels discarded on each side of every tile
     ///     (default a quarter of the tile); ignored for valid-padding networks.

@@ -11,15 +11,9 @@ public enum ProbeMaker {
     public static func input(for network: UNetNetwork, side: Int? = nil) -> FeatureMap {
         let side = side ?? Self.side(for: network)
         let architecture = network.architecture
-        var state: UInt64 = 0x5EED_0F_0E_1A_11
+        var random = SplitMix64(seed: 0x5EED_0F_0E_1A_11)
         let count = architecture.inChannels * side * side
-        let values = (0..<count).map { _ -> Float in
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return Float((z ^ (z >> 31)) >> 40) / Float(1 << 24)
-        }
+        let values = (0..<count).map { _ in Float(random.next() >> 40) / Float(1 << 24) }
         return FeatureMap(batch: 1, channels: architecture.inChannels, height: side, width: side, values: values)
     }
 
@@ -66,14 +60,7 @@ public enum ProbeMaker {
     public static func compare(_ actual: [Float], _ expected: [Float], rtol: Double, atol: Double)
         -> (absolute: Double, relative: Double, within: Bool)
     {
-        guard actual.count == expected.count else { return (.infinity, .infinity, false) }
-        var absolute = 0.0, relative = 0.0, within = true
-        for (a, b) in zip(actual, expected) {
-            let difference = abs(Double(a) - Double(b))
-            absolute = max(absolute, difference)
-            if b != 0 { relative = max(relative, difference / abs(Double(b))) }
-            if !(difference <= atol + rtol * abs(Double(b))) { within = false }
-        }
-        return (absolute, relative, within)
+        let difference = LargestDifference(actual, expected, absoluteTolerance: atol, relativeTolerance: rtol)
+        return (difference.absolute, difference.relative ?? 0, difference.within)
     }
 }

@@ -7,7 +7,7 @@ public struct InferenceError: Error, CustomStringConvertible, Sendable {
     public var description: String { message }
 }
 
-/// A U-Net ready to run on the CPU: the nodes of its ``UNetNetwork`` as executable steps, with
+/// A U-Net ready to run on the CPU: the nodes of its `UNetNetwork` as executable steps, with
 /// weights arranged for GEMM, BatchNorm folded into the convolution before it and ReLU-like
 /// activations fused into it. Output is exactly what the source framework's model gives (logits,
 /// or after the sigmoid or softmax the output head ends with).

@@ -5,15 +5,18 @@ import UNetImages
 import UNetInference
 
 /// A mutation fuzzer for every parser of untrusted input: the pickle reader, safetensors headers,
-/// PyTorch zips, `.npy` arrays, mapping files, PNG and TIFF images through libpng and libtiff,
-/// NIfTI volumes through libnifti (all in this process) and HDF5 files (through the
-/// supervised `unet-ckpt`, since libhdf5 is C). See docs/robustness.md.
+/// PyTorch zips, `.npy` arrays, mapping files, BioImage Model Zoo `rdf.yaml` files, PNG and TIFF
+/// images through libpng and libtiff, NIfTI volumes through libnifti (all in this process) and
+/// HDF5 files (through the supervised `unet-ckpt`, since libhdf5 is C). See docs/robustness.md.
 ///
-///     swift run -c release unet-ckpt-fuzz [--cases N] [--seed S] [--format NAME] [--corpus DIR]
+///     swift run -c release unet-ckpt-fuzz [--cases N] [--seed S] [--format NAME] [--corpus DIR] [--list]
+///
+/// A seed reproduces a run exactly: the same cases in the same order, in any process (`--list`
+/// prints each case's size and CRC-32 instead of running it).
 @main
 struct Fuzzer {
     enum Format: String, CaseIterable {
-        case pickle, safetensors, zip, npy, mapping, png, tiff, nii, hdf5
+        case pickle, safetensors, zip, npy, mapping, rdf, png, tiff, nii, hdf5
     }
 
     struct Tally {
@@ -23,9 +26,14 @@ struct Fuzzer {
     static func main() throws {
         var cases = 10_000, seed: UInt64 = 1, formats = Format.allCases
         var corpus = "fixtures/fuzz"
+        var list = false
         var arguments = Array(CommandLine.arguments.dropFirst())
         while !arguments.isEmpty {
             let flag = arguments.removeFirst()
+            if flag == "--list" {
+                list = true
+                continue
+            }
             guard let value = arguments.first else { fail("\(flag) needs a value") }
             arguments.removeFirst()
             switch flag {
@@ -36,20 +44,24 @@ struct Fuzzer {
             default: fail("unknown option \(flag)")
             }
         }
+        if list {
+            for format in formats {
+                for (index, input) in try Self.cases(format, count: cases, seed: seed, corpus: corpus).enumerated() {
+                    let crc = input.withUnsafeBytes { CRC32.checksum($0) }
+                    print("\(format.rawValue) \(index) \(input.count) \(String(crc, radix: 16))")
+                }
+            }
+            return
+        }
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("unet-ckpt-fuzz-\(getpid())").path
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         print("each case is written to \(scratch)/case.* before it runs: after a crash it is the input to keep")
         var failed = false
         for format in formats {
-            let seeds = try FileManager.default.contentsOfDirectory(atPath: "\(corpus)/\(format.rawValue)").sorted()
-                .map { [UInt8](FileManager.default.contents(atPath: "\(corpus)/\(format.rawValue)/\($0)")!) }
-            guard !seeds.isEmpty else { fail("no seeds in \(corpus)/\(format.rawValue)") }
-            var random = Random(seed: seed &+ UInt64(format.hashValue & 0xFFFF))
             var tally = Tally()
             let path = "\(scratch)/case.\(format.rawValue)"
             let start = Date()
-            for index in 0..<cases {
-                let input = Mutator.mutate(seeds[index % seeds.count], seeds: seeds, random: &random)
+            for (index, input) in try Self.cases(format, count: cases, seed: seed, corpus: corpus).enumerated() {
                 _ = FileManager.default.createFile(atPath: path, contents: Data(input))
                 let began = Date()
                 let outcome = run(format, input: input, path: path)
@@ -84,6 +96,30 @@ struct Fuzzer {
         print("no crash, no hang over 5 s")
     }
 
+    /// The cases of one format, in order: mutations of the corpus's files (in name order) drawn
+    /// from `seed` and the format's name alone, so that a seed gives the same cases in any process.
+    struct Cases: Sequence, IteratorProtocol {
+        let seeds: [[UInt8]]
+        let count: Int
+        var random: Random
+        var index = 0
+
+        mutating func next() -> [UInt8]? {
+            guard index < count else { return nil }
+            defer { index += 1 }
+            return Mutator.mutate(seeds[index % seeds.count], seeds: seeds, random: &random)
+        }
+    }
+
+    static func cases(_ format: Format, count: Int, seed: UInt64, corpus: String) throws -> Cases {
+        let seeds = try FileManager.default.contentsOfDirectory(atPath: "\(corpus)/\(format.rawValue)").sorted()
+            .map { [UInt8](FileManager.default.contents(atPath: "\(corpus)/\(format.rawValue)/\($0)")!) }
+        guard !seeds.isEmpty else { fail("no seeds in \(corpus)/\(format.rawValue)") }
+        // FNV-1a of the name: unlike hashValue, the same in every process.
+        let code = format.rawValue.utf8.reduce(0xCBF2_9CE4_8422_2325 as UInt64) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 }
+        return Cases(seeds: seeds, count: count, random: Random(seed: seed &+ code))
+    }
+
     enum Outcome { case accepted, refused, contained }
 
     static func run(_ format: Format, input: [UInt8], path: String) -> Outcome {
@@ -93,6 +129,7 @@ struct Fuzzer {
         case .zip: return FuzzTargets.pytorch(path) ? .accepted : .refused
         case .npy: return (try? NumpyArray(contentsOf: path)) != nil ? .accepted : .refused
         case .mapping: return FuzzTargets.mapping(Data(input)) ? .accepted : .refused
+        case .rdf: return FuzzTargets.bioimageio(Data(input)) ? .accepted : .refused
         case .png, .tiff: return (try? PixelImage(contentsOf: path)) != nil ? .accepted : .refused
         case .nii: return (try? NIfTIFile.read(path, order: .zyx)) != nil ? .accepted : .refused
         case .hdf5: return inspectInChild(path)

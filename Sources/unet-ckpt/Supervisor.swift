@@ -19,12 +19,25 @@ enum Supervisor {
         return arguments.first == "predict" ? 0 : 600
     }
 
-    /// In the child (or when supervision is off) returns nil; in the parent runs the child and
-    /// returns the exit status to end with.
+    /// Whether the arguments only ask for the command line's own text: help (`--help`, `-h`,
+    /// `help`, also of a subcommand), `--version`, a completion script or the manual's dump
+    /// (`--experimental-dump-help`). Those read no file, so they run without a child process.
+    static func asksOnlyForText(_ arguments: [String]) -> Bool {
+        let options = arguments.prefix { $0 != "--" }  // after "--", "--help" is a file name
+        if options.isEmpty || options.first == "help" { return true }
+        return options.contains {
+            ["--help", "-h", "--version", "--experimental-dump-help", "--generate-completion-script"].contains($0)
+                || $0.hasPrefix("--generate-completion-script=")
+        }
+    }
+
+    /// In the child (or when supervision is off, or for help and version) returns nil; in the
+    /// parent runs the child and returns the exit status to end with.
     static func superviseUnlessChild() -> Int32? {
         let environment = ProcessInfo.processInfo.environment
         guard environment[childMarker] == nil, environment["UNET_CKPT_UNSUPERVISED"] == nil else { return nil }
         let arguments = Array(CommandLine.arguments.dropFirst())
+        guard !asksOnlyForText(arguments) else { return nil }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         process.arguments = arguments
@@ -62,7 +75,7 @@ enum Supervisor {
         if finished.wait(timeout: limit > 0 ? .now() + limit : .distantFuture) == .timedOut {
             kill(process.processIdentifier, SIGKILL)
             finished.wait()
-            removeTemporaries(of: process.processIdentifier, near: arguments)
+            removeTemporaries(near: arguments)
             report(
                 "the command ran longer than \(Int(limit)) s and was stopped (a damaged file can make "
                     + "a reader loop; set UNET_CKPT_TIMEOUT to allow more)", arguments: arguments)
@@ -70,7 +83,7 @@ enum Supervisor {
         }
         if process.terminationReason == .uncaughtSignal {
             let signal = process.terminationStatus
-            removeTemporaries(of: process.processIdentifier, near: arguments)
+            removeTemporaries(near: arguments)
             if [SIGINT, SIGTERM, SIGHUP].contains(signal) { return 128 + signal }
             report(
                 "reading the input crashed the reader (signal \(signal), \(String(cString: strsignal(signal)))); "
@@ -83,6 +96,12 @@ enum Supervisor {
     /// Test hook: `UNET_CKPT_INJECT_FAULT=segv` or `=hang` makes the (child) command crash or
     /// hang as a hostile file could make libhdf5 do, so the tests can show the supervision works.
     static func injectFaultForTests() {
+        // `UNET_CKPT_REPORT_PROCESS=1`: the process that runs the command says whether it is a
+        // supervised child, so the tests can show which commands need no second process.
+        if ProcessInfo.processInfo.environment["UNET_CKPT_REPORT_PROCESS"] == "1" {
+            let role = ProcessInfo.processInfo.environment[childMarker] == nil ? "direct" : "supervised"
+            FileHandle.standardError.write(Data("unet-ckpt process: \(role)\n".utf8))
+        }
         switch ProcessInfo.processInfo.environment["UNET_CKPT_INJECT_FAULT"] {
         case "segv":
             // A real invalid access, as a faulting C library makes one.
@@ -117,18 +136,13 @@ enum Supervisor {
         FileHandle.standardError.write(Data("error: \(file): \(message)\n".utf8))
     }
 
-    /// Removes the temporary files a killed child left in the directories of its arguments.
-    static func removeTemporaries(of pid: Int32, near arguments: [String]) {
+    /// Removes the temporary files a killed child (and any other writer that no longer runs)
+    /// left in the directories of its arguments.
+    static func removeTemporaries(near arguments: [String]) {
         let directories = Set(
             arguments.filter { !$0.hasPrefix("-") }.map {
                 URL(fileURLWithPath: $0).deletingLastPathComponent().path
             })
-        let prefix = AtomicWrite.temporaryPrefix + "\(pid)-"
-        for directory in directories {
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-            where name.hasPrefix(prefix) {
-                try? FileManager.default.removeItem(atPath: directory + "/" + name)
-            }
-        }
+        for directory in directories { AtomicWrite.removeLeftovers(in: directory) }
     }
 }

@@ -11,20 +11,22 @@ struct DrawTests {
     }
 
     /// The schema 2.0 files of the real libraries (fixtures/schema2/index.json).
-    static let libraryFiles: [String] = {
-        struct Index: Decodable {
-            struct Entry: Decodable { let file: String }
-            let files: [Entry]
+    static var libraryFiles: [String] {
+        get throws {
+            struct Index: Decodable {
+                struct Entry: Decodable { let file: String }
+                let files: [Entry]
+            }
+            return try Fixtures.manifest("schema2/index.json", as: Index.self).files.map(\.file)
         }
-        let data = try? Data(contentsOf: URL(fileURLWithPath: Fixtures.path("schema2/index.json")))
-        return (data.flatMap { try? JSONDecoder().decode(Index.self, from: $0) }?.files ?? []).map(\.file)
-    }()
+    }
 
     @Test("draw draws every library family of schema 2.0, 2-D and 3-D, with all its parameters")
     func drawLibraryFamilies() throws {
-        #expect(Self.libraryFiles.count >= 11, "fixtures/schema2/index.json is missing or short")
+        let libraryFiles = try Self.libraryFiles
+        #expect(libraryFiles.count >= 11, "fixtures/schema2/index.json is short")
         let directory = try TemporaryDirectory()
-        for name in Self.libraryFiles {
+        for name in libraryFiles {
             let checkpoint = Fixtures.path("schema2/\(name)")
             let output = directory.file("\(name).svg")
             let result = try runUNetCkpt(["draw", checkpoint, output])

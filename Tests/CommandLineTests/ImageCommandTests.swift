@@ -7,9 +7,11 @@ import UNetInference
 /// `predict` on real PNG and TIFF files against the outputs PyTorch gives (fixtures/images/).
 @Suite("Command line: images")
 struct ImageCommandTests {
-    static let manifest = ImageManifest.committed
+    static var manifest: ImageManifest { get throws { try ImageManifest.committed } }
 
-    @Test("a PNG and a multi-page TIFF go in; masks, probabilities and overlays come out", arguments: manifest.predict)
+    @Test(
+        "a PNG and a multi-page TIFF go in; masks, probabilities and overlays come out", arguments: try manifest.predict
+    )
     func predict(_ entry: ImageManifest.Case) throws {
         let directory = try TemporaryDirectory()
         let ext = entry.pages > 1 ? "tif" : "png"
@@ -67,7 +69,7 @@ struct ImageCommandTests {
 
     @Test("a multi-page TIFF gives a multi-page probability TIFF: one page per class and input page")
     func multiPageProbabilities() throws {
-        let entry = try #require(Self.manifest.predict.first { $0.pages > 1 })
+        let entry = try #require(try Self.manifest.predict.first { $0.pages > 1 })
         let directory = try TemporaryDirectory()
         let result = try runUNetCkpt(
             ["predict", Fixtures.path(entry.checkpoint), "--input", Fixtures.path(entry.image)] + entry.arguments + [
@@ -93,7 +95,7 @@ struct ImageCommandTests {
 
     @Test(
         "unsupported images: exit 2 and one line naming the file and what is unsupported",
-        arguments: manifest.unsupported)
+        arguments: try manifest.unsupported)
     func unsupported(_ entry: ImageManifest.Unsupported) throws {
         let directory = try TemporaryDirectory()
         let path = Fixtures.path(entry.file)

@@ -78,7 +78,9 @@ struct SafetyTests {
         // At least 12 kills; more (up to 48) while none has landed mid-write, since the timing run
         // above may have been slower than these when other tests load the machine.
         for attempt in 0..<48 {
-            if attempt >= 12, try directory.contents().contains(where: { $0.hasPrefix(".unet-ckpt-tmp-") }) { break }
+            if attempt >= 12, try directory.contents().contains(where: { $0.hasPrefix(".out.h5.unet-ckpt-partial-") }) {
+                break
+            }
             let process = try startWriter(to: output)
             usleep(UInt32(generator.next() % runMicroseconds))
             kill(process.processIdentifier, SIGKILL)
@@ -94,12 +96,36 @@ struct SafetyTests {
             }
         }
         // Kills that landed mid-write left temporary files beside the output, never a broken output.
-        let leftovers = try directory.contents().filter { $0.hasPrefix(".unet-ckpt-tmp-") }
+        let leftovers = try directory.contents().filter { $0.hasPrefix(".out.h5.unet-ckpt-partial-") }
         #expect(!leftovers.isEmpty, "no kill landed during a write: \(outcomes)")
         // One more complete run removes what the killed writers left behind.
         #expect(try runUNetCkpt(["convert", Fixtures.path("examples/paper-small.h5"), output]).status == 0)
         #expect(try directory.contents() == ["out.h5"])
         #expect(!outcomes.isEmpty)
+    }
+
+    @Test("a write removes the temporary files that dead writers left in its folder, and only those")
+    func leftoversOfDeadWriters() throws {
+        let directory = try TemporaryDirectory()
+        var name = [CChar](repeating: 0, count: 256)
+        gethostname(&name, 255)
+        let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        // A pid above Linux's largest pid_max (2^22) belongs to no process.
+        let dead = [
+            ".model.h5.unet-ckpt-partial-\(host)-4194305-k3j9", ".notes.pth.unet-ckpt-partial-\(host)-4194306-a1",
+            ".unet-ckpt-tmp-4194307-zz-old.h5",  // an earlier version's name
+        ]
+        let alive = [
+            ".out.h5.unet-ckpt-partial-\(host)-\(getpid())-q7",  // this test process runs
+            ".out.h5.unet-ckpt-partial-other-machine-4194305-b2",  // another machine's writer
+            "model.h5.unet-ckpt-partial-notes.txt",  // not one of ours
+        ]
+        for file in dead + alive {
+            #expect(FileManager.default.createFile(atPath: directory.file(file), contents: Data()))
+        }
+        let result = try runUNetCkpt(["convert", Fixtures.path("h5py/paper-tiny.h5"), directory.file("out.pth")])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(try directory.contents() == (alive + ["out.pth"]).sorted())
     }
 }
 

@@ -59,15 +59,16 @@ struct UnknownLayoutTests {
     func assumptionsSaid() throws {
         let directory = try TemporaryDirectory()
         let input = Fixtures.path("pytorch/milesial-tiny-bilinear.probe-input.npy")  // 1×1×32×32
+        // The results folder records nnU-Net's patch size, so it slides windows; the same one for both.
         let bare = try runUNetCkpt([
             "predict", Fixtures.path("libraries/nnunet-plainconv-2d.pth"), "--input", input, "--output",
-            directory.file("y.npy"),
+            directory.file("y.npy"), "--window", "16",
         ])
         #expect(bare.status == 0, "\(bare.standardError)")
         #expect(bare.standardError.contains("warning: assumption: LeakyReLU slope 0.01"))
         let folder = try runUNetCkpt([
             "predict", Fixtures.path("libraries/nnunet/Dataset206_nnunet_plainconv_2d/nnUNetTrainer__nnUNetPlans__2d"),
-            "--input", input, "--output", directory.file("z.npy"),
+            "--input", input, "--output", directory.file("z.npy"), "--window", "16",
         ])
         #expect(folder.status == 0, "\(folder.standardError)")
         #expect(!folder.standardError.contains("assumption"))

@@ -1,5 +1,12 @@
 import Foundation
 
+/// A fixture manifest that is missing, does not decode or lists nothing.
+public struct ManifestError: Error, CustomStringConvertible {
+    public let relative: String
+    public let cause: String
+    public var description: String { "fixtures/\(relative): \(cause)" }
+}
+
 /// Paths to the committed fixtures and the files the generator wrote beside them.
 public enum Fixtures {
     /// The package root, found from this source file's location.
@@ -78,10 +85,27 @@ public enum Fixtures {
         public var description: String { file }
     }
 
+    /// A committed manifest or index (JSON; `relative` to `fixtures/`), decoded. It throws when
+    /// the file is missing or does not decode, so that a parameterised test over it fails
+    /// (`@Test(arguments: try …)`) instead of reporting itself skipped.
+    public static func manifest<T: Decodable>(_ relative: String, as type: T.Type = T.self) throws -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(contentsOf: URL(fileURLWithPath: path(relative))))
+        } catch {
+            throw ManifestError(relative: relative, cause: "\(error)")
+        }
+    }
+
+    /// A manifest's list of entries, which must not be empty.
+    public static func entries<T: Decodable>(_ relative: String, as type: [T].Type = [T].self) throws -> [T] {
+        let entries = try manifest(relative, as: type)
+        guard !entries.isEmpty else { throw ManifestError(relative: relative, cause: "it lists nothing") }
+        return entries
+    }
+
     /// The source-format fixtures of `fixtures/<folder>/index.json`.
-    public static func sources(_ folder: String) -> [SourceFixture] {
-        let url = URL(fileURLWithPath: path("\(folder)/index.json"))
-        return (try? JSONDecoder().decode([SourceFixture].self, from: Data(contentsOf: url))) ?? []
+    public static func sources(_ folder: String) throws -> [SourceFixture] {
+        try entries("\(folder)/index.json")
     }
 
     /// One entry of a hostile folder's `manifest.json`.
@@ -97,9 +121,8 @@ public enum Fixtures {
         }
     }
 
-    public static func hostile(_ folder: String) -> [HostileFixture] {
-        let url = URL(fileURLWithPath: path("\(folder)/manifest.json"))
-        return (try? JSONDecoder().decode([HostileFixture].self, from: Data(contentsOf: url))) ?? []
+    public static func hostile(_ folder: String) throws -> [HostileFixture] {
+        try entries("\(folder)/manifest.json")
     }
 
     /// A real framework's parameter list (`fixtures/frameworks/<name>.json`).
@@ -220,7 +243,6 @@ public struct DiffManifest: Decodable {
         return pair
     }
 
-    /// Every pair, for parameterised tests (empty when the manifest cannot be read, which the
-    /// manifest test reports).
-    public static var allPairs: [Pair] { (try? load().pairs) ?? [] }
+    /// Every pair, for parameterised tests (`arguments: try DiffManifest.allPairs`).
+    public static var allPairs: [Pair] { get throws { try load().pairs } }
 }

@@ -53,10 +53,6 @@ public struct ImageManifest: Decodable, Sendable {
     public let predict: [Case]
     public let unsupported: [Unsupported]
 
-    /// The committed manifest (empty when it cannot be read; the tests then fail on counts).
-    public static let committed: ImageManifest = {
-        let url = URL(fileURLWithPath: Fixtures.path("images/manifest.json"))
-        return (try? JSONDecoder().decode(ImageManifest.self, from: Data(contentsOf: url)))
-            ?? ImageManifest(decode: [], predict: [], unsupported: [])
-    }()
+    /// The committed manifest; throws when it is missing or does not decode.
+    public static var committed: ImageManifest { get throws { try Fixtures.manifest("images/manifest.json") } }
 }

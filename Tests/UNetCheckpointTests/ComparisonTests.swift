@@ -28,6 +28,21 @@ struct ComparisonTests {
         #expect(difference([1], [0], rtol: 100).changed == 1)
     }
 
+    @Test("the largest difference: absolute, relative to the expected value, and the values outside a tolerance")
+    func largestDifference() {
+        let d = LargestDifference([1, 2, -3, 5], [1.25, 2, -3.5, 0], absoluteTolerance: 0.3)
+        #expect(d.absolute == 5 && d.relative == 0.25 / 1.25)
+        #expect(d.outside == 2 && !d.within)
+        #expect(LargestDifference([1], [0]).relative == nil)
+        #expect(LargestDifference([], []).absolute == 0 && LargestDifference([], []).within)
+        // A NaN difference is passed over but is never within; an infinite one counts.
+        let nan = LargestDifference([.nan, 1], [1, 1.5], absoluteTolerance: 1)
+        #expect(nan.absolute == 0.5 && nan.outside == 1)
+        #expect(LargestDifference([.infinity], [1]).absolute == .infinity)
+        let lengths = LargestDifference([1, 2], [1])
+        #expect(lengths.absolute == .infinity && lengths.relative == .infinity && lengths.outside == 2)
+    }
+
     @Test("NaN equals NaN, an infinity itself; other non-finite pairs are changed and left out of the numbers")
     func nonFinite() {
         let same = difference([.nan, .infinity, -.infinity, 1], [.nan, .infinity, -.infinity, 1])

@@ -1,3 +1,5 @@
+import Foundation
+import TestSupport
 import Testing
 
 @testable import UNetCheckpoint
@@ -19,12 +21,60 @@ struct DTypeTests {
         #expect(FloatConversion.bfloat16(from: .greatestFiniteMagnitude) == 0x7F80)
     }
 
-    @Test("float16 conversion is IEEE round to nearest even")
-    func halfRounding() {
-        #expect(FloatConversion.half(from: 1) == 0x3C00)
-        #expect(FloatConversion.half(from: 65520) == 0x7C00)  // rounds past the largest half: infinity
-        #expect(FloatConversion.half(from: 1 + 0x1p-11) == 0x3C00)  // halfway: to even
-        #expect(FloatConversion.float32(fromHalf: 0x3555) == Float(Float16(bitPattern: 0x3555)))
+    @Test("float16 rounding gives numpy's bits: ties to even, subnormals, overflow to infinity")
+    func halfRounding() throws {
+        // IEEE facts, each with the bits numpy's astype(np.float16) gives.
+        let facts: [(Float, UInt16)] = [
+            (1, 0x3C00), (-0.0, 0x8000), (1.0 / 3, 0x3555), (0.1, 0x2E66),
+            (65504, 0x7BFF), (65519.996, 0x7BFF), (65520, 0x7C00), (-65520, 0xFC00),  // the largest half, overflow
+            (.infinity, 0x7C00), (-.infinity, 0xFC00),
+            (0x1p-24, 0x0001), (1023 * 0x1p-24, 0x03FF), (0x1p-14, 0x0400),  // subnormals, the smallest normal
+            (0x1p-25, 0x0000), (3 * 0x1p-25, 0x0002), (5 * 0x1p-25, 0x0002),  // subnormal ties: to even
+            (1 + 0x1p-11, 0x3C00), (1 + 3 * 0x1p-11, 0x3C02), (2049, 0x6800), (2051, 0x6802),  // normal ties
+        ]
+        for (value, bits) in facts {
+            #expect(FloatConversion.half(from: value) == bits, "\(value)")
+        }
+        let nan = FloatConversion.half(from: .nan)
+        #expect(nan & 0x7C00 == 0x7C00 && nan & 0x03FF != 0)
+        // 5160 float32 values and the float16 numpy made of each (fixtures/generate_dtypes.py).
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("dtypes/float16-numpy.bin")))
+        #expect(data.count == 5160 * 6)
+        let bytes = [UInt8](data)
+        var mismatches: [String] = []
+        for offset in stride(from: 0, to: bytes.count - 5, by: 6) {
+            let input = (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[offset + $1]) << (8 * $1) }
+            let expected = UInt16(bytes[offset + 4]) | UInt16(bytes[offset + 5]) << 8
+            let value = Float(bitPattern: input)
+            let actual = FloatConversion.half(from: value)
+            let bothNaN = value.isNaN && actual & 0x7C00 == 0x7C00 && actual & 0x03FF != 0
+            if actual != expected && !bothNaN {
+                mismatches.append(
+                    "\(value) (0x\(String(input, radix: 16))): 0x\(String(actual, radix: 16)), numpy 0x\(String(expected, radix: 16))"
+                )
+            }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.prefix(10))")
+    }
+
+    @Test("every float16 bit pattern widens to the value IEEE 754 defines, and back to itself")
+    func halfWidening() {
+        var mismatches: [UInt16] = []
+        for bits in UInt16.min...UInt16.max {
+            let sign: Float = bits & 0x8000 != 0 ? -1 : 1
+            let exponent = Int(bits >> 10 & 0x1F)
+            let fraction = Float(bits & 0x3FF)
+            let expected: Float =
+                switch exponent {
+                case 0: sign * fraction * 0x1p-24  // subnormal (and ±0)
+                case 31: fraction == 0 ? sign * .infinity : .nan
+                default: sign * (1 + fraction / 1024) * Float(sign: .plus, exponent: exponent - 15, significand: 1)
+                }
+            let actual = FloatConversion.float32(fromHalf: bits)
+            let same = expected.isNaN ? actual.isNaN : actual.bitPattern == expected.bitPattern
+            if !same || (!expected.isNaN && FloatConversion.half(from: actual) != bits) { mismatches.append(bits) }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.prefix(10).map { String($0, radix: 16) })")
     }
 
     @Test("conversion round-trips exactly through the wider type")

@@ -43,14 +43,10 @@ struct SchemaTwoFixtureTests {
         }
     }
 
-    static let indexPath = Fixtures.path("schema2/index.json")
+    /// The entries of the index (a missing or unreadable index fails the tests over them).
+    static var entries: [Index.Entry] { get throws { try load().files } }
 
-    /// The entries of the index, or none when it is missing or unreadable (`indexIsPresent` fails then).
-    static let entries: [Index.Entry] = (try? load())?.files ?? []
-
-    static func load() throws -> Index {
-        try JSONDecoder().decode(Index.self, from: Data(contentsOf: URL(fileURLWithPath: indexPath)))
-    }
+    static func load() throws -> Index { try Fixtures.manifest("schema2/index.json") }
 
     @Test("the index exists, decodes and lists the files")
     func indexIsPresent() throws {
@@ -63,7 +59,7 @@ struct SchemaTwoFixtureTests {
         }
     }
 
-    @Test("opens with the library's tensors and parameter count", arguments: entries)
+    @Test("opens with the library's tensors and parameter count", arguments: try entries)
     func opens(entry: Index.Entry) throws {
         let file = try CheckpointFile(path: Fixtures.path("schema2/\(entry.file)"))
         #expect(file.schemaVersion.major == 2)
@@ -83,7 +79,7 @@ struct SchemaTwoFixtureTests {
         #expect(file.architecture.outChannels == entry.probe.output[1])
     }
 
-    @Test("every checksum holds", arguments: entries)
+    @Test("every checksum holds", arguments: try entries)
     func verifies(entry: Index.Entry) throws {
         let file = try CheckpointFile(path: Fixtures.path("schema2/\(entry.file)"))
         let report = file.verify()

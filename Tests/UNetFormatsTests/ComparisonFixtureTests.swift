@@ -26,7 +26,7 @@ struct ComparisonFixtureTests {
 
     @Test(
         "the tensors, counters and metadata that differ, with the generator's statistics",
-        arguments: DiffManifest.allPairs)
+        arguments: try DiffManifest.allPairs)
     func knownDifferences(_ pair: DiffManifest.Pair) throws {
         let comparison = try compare(pair.a, pair.b)
         #expect(!comparison.equal)

@@ -33,16 +33,13 @@ struct ContainerIndex: Decodable {
     let containers: [Container]
     let hostile: [Hostile]
 
-    static let loaded: ContainerIndex? = {
-        let url = URL(fileURLWithPath: Fixtures.path("containers/index.json"))
-        return try? JSONDecoder().decode(ContainerIndex.self, from: Data(contentsOf: url))
-    }()
+    static var loaded: ContainerIndex { get throws { try Fixtures.manifest("containers/index.json") } }
 }
 
 @Suite("Training containers")
 struct ContainerTests {
-    static let containers = ContainerIndex.loaded?.containers ?? []
-    static let hostile = ContainerIndex.loaded?.hostile ?? []
+    static var containers: [ContainerIndex.Container] { get throws { try ContainerIndex.loaded.containers } }
+    static var hostile: [ContainerIndex.Hostile] { get throws { try ContainerIndex.loaded.hostile } }
 
     func path(_ name: String) -> String { Fixtures.path("containers/" + name) }
 
@@ -58,12 +55,13 @@ struct ContainerTests {
     }
 
     @Test("the index lists every container and hostile file")
-    func index() {
-        #expect(Self.containers.count >= 10)
-        #expect(Self.hostile.count >= 5)
+    func index() throws {
+        #expect(try Self.containers.count >= 10)
+        #expect(try Self.hostile.count >= 5)
     }
 
-    @Test("each container gives the tensors of its reference state dict, and says what it was", arguments: containers)
+    @Test(
+        "each container gives the tensors of its reference state dict, and says what it was", arguments: try containers)
     func container(_ fixture: ContainerIndex.Container) throws {
         let imported = try CheckpointImporter.read(path(fixture.file))
         let reference = try CheckpointImporter.read(path(fixture.reference))
@@ -89,7 +87,7 @@ struct ContainerTests {
 
     @Test(
         "--weights picks the other copy, and asking for a copy the file lacks fails naming it",
-        arguments: containers)
+        arguments: try containers)
     func weightsChoice(_ fixture: ContainerIndex.Container) throws {
         let other: WeightsChoice = fixture.weights == "raw" ? .ema : .raw
         if let also = fixture.also {
@@ -163,7 +161,7 @@ struct ContainerTests {
         #expect(imported.notes.contains("skipped optimizer_state: optimizer state (not weights)"))
     }
 
-    @Test("hostile containers are refused naming what they call, and nothing runs", arguments: hostile)
+    @Test("hostile containers are refused naming what they call, and nothing runs", arguments: try hostile)
     func hostileFile(_ fixture: ContainerIndex.Hostile) throws {
         if let marker = fixture.marker { try? FileManager.default.removeItem(atPath: marker) }
         #expect {

@@ -20,11 +20,13 @@ struct FuzzCorpusTests {
         case "safetensors": return FuzzTargets.safetensors(path)
         case "zip": return FuzzTargets.pytorch(path)
         case "mapping": return FuzzTargets.mapping(data)
+        case "rdf": return FuzzTargets.bioimageio(data)
         default: return false
         }
     }
 
-    @Test("seeds are accepted, regression cases refused", arguments: ["pickle", "safetensors", "zip", "mapping"])
+    @Test(
+        "seeds are accepted, regression cases refused", arguments: ["pickle", "safetensors", "zip", "mapping", "rdf"])
     func replay(format: String) {
         let files = Self.files(format)
         #expect(!files.isEmpty)

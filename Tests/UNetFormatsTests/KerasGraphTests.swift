@@ -30,22 +30,22 @@ struct KerasGraphTests {
     }
     struct Index<Item: Decodable>: Decodable { let files: [Item] }
 
-    static func index<Item: Decodable>(_ relative: String) -> [Item] {
-        let url = URL(fileURLWithPath: Fixtures.path(relative))
-        return (try? JSONDecoder().decode(Index<Item>.self, from: Data(contentsOf: url)))?.files ?? []
+    static func index<Item: Decodable>(_ relative: String) throws -> [Item] {
+        try Fixtures.manifest(relative, as: Index<Item>.self).files
     }
 
-    static let entries: [Entry] = index("libraries/keras/index.json")
-    static let refusals: [Refusal] = index("libraries/keras/hostile/index.json")
+    static var entries: [Entry] { get throws { try index("libraries/keras/index.json") } }
+    static var refusals: [Refusal] { get throws { try index("libraries/keras/hostile/index.json") } }
 
-    @Test("the indexes list the native files and the refusals") func indexes() {
-        #expect(Self.entries.count >= 6 && Self.entries.count { $0.sameAs != nil } >= 4)
-        #expect(Self.refusals.count >= 7)
+    @Test("the indexes list the native files and the refusals") func indexes() throws {
+        let entries = try Self.entries
+        #expect(entries.count >= 6 && entries.count { $0.sameAs != nil } >= 4)
+        #expect(try Self.refusals.count >= 7)
     }
 
     @Test(
         "a native file reads with no hints to its schema 2.0 counterpart",
-        arguments: entries.filter { $0.sameAs != nil })
+        arguments: try entries.filter { $0.sameAs != nil })
     func sameAsSchemaTwo(_ entry: Entry) throws {
         let imported = try CheckpointImporter.read(Fixtures.path("libraries/keras/\(entry.file)"))
         let reference = try CheckpointFile(path: Fixtures.path(try #require(entry.sameAs))).read()
@@ -90,7 +90,7 @@ struct KerasGraphTests {
         #expect(imported.checkpoint.tensors["decoder.1.up_conv0.weight"]?.shape == [8, 16, 2, 2])
     }
 
-    @Test("a hostile or unsupported file is refused, naming the layer", arguments: refusals)
+    @Test("a hostile or unsupported file is refused, naming the layer", arguments: try refusals)
     func refused(_ refusal: Refusal) throws {
         #expect {
             _ = try CheckpointImporter.read(Fixtures.path("libraries/keras/hostile/\(refusal.file)"))

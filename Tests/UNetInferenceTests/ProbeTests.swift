@@ -12,11 +12,32 @@ import UNetFormats
 struct ProbeTests {
     /// The frameworks' files, and onnx/: schema options no framework fixture has, with the output
     /// of torch.nn.functional's ops as the probe.
-    static let fixtures =
-        (Fixtures.sources("pytorch") + Fixtures.sources("safetensors") + Fixtures.sources("keras")
-        + Fixtures.sources("onnx")).filter { !$0.file.hasSuffix("old-format.pth") }
+    static var fixtures: [Fixtures.SourceFixture] {
+        get throws {
+            (try Fixtures.sources("pytorch") + Fixtures.sources("safetensors") + Fixtures.sources("keras")
+                + Fixtures.sources("onnx")).filter { !$0.file.hasSuffix("old-format.pth") }
+        }
+    }
 
-    @Test("every fixture's probe output is reproduced within 1e-4 relative", arguments: fixtures)
+    @Test("the onnx/ variants are listed, each with its probe input and output")
+    func onnxVariantsPresent() throws {
+        let variants = try Fixtures.sources("onnx")
+        #expect(
+            Set(variants.map(\.file)).isSuperset(of: [
+                "onnx/interp-softmax.safetensors", "onnx/nearest-replicate-sigmoid.safetensors",
+                "onnx/valid-transposed-softmax.safetensors",
+            ]))
+        for variant in variants {
+            let probe = try #require(
+                try Fixtures.json(at: variant.expected)["probe"] as? [String: Any], "\(variant.file)")
+            for key in ["input", "output"] {
+                let file = try #require(probe[key] as? String, "\(variant.file): probe \(key)")
+                #expect(FileManager.default.fileExists(atPath: Fixtures.path(file)), "\(file)")
+            }
+        }
+    }
+
+    @Test("every fixture's probe output is reproduced within 1e-4 relative", arguments: try fixtures)
     func probe(_ fixture: Fixtures.SourceFixture) throws {
         let document = try Fixtures.json(at: fixture.expected)
         let probe = try #require(document["probe"] as? [String: Any])

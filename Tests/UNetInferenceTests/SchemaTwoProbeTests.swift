@@ -17,21 +17,18 @@ struct SchemaTwoProbeTests {
     }
     struct Index: Decodable { let files: [Entry] }
 
-    static let entries: [Entry] =
-        (try? JSONDecoder().decode(
-            Index.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("schema2/index.json")))))?
-        .files ?? []
+    static var entries: [Entry] { get throws { try Fixtures.manifest("schema2/index.json", as: Index.self).files } }
 
-    @Test("the index lists the library families") func index() {
-        // A missing or unreadable index fails here instead of leaving the parameterised test empty.
+    @Test("the index lists the library families") func index() throws {
+        let entries = try Self.entries
         #expect(
-            Set(Self.entries.map(\.library)).isSuperset(of: [
+            Set(entries.map(\.library)).isSuperset(of: [
                 "monai", "dynamic-network-architectures", "segmentation-models-pytorch",
             ]))
-        #expect(Self.entries.count >= 11)
+        #expect(entries.count >= 11)
     }
 
-    @Test("each library's output is reproduced within 1e-4 of its range", arguments: entries)
+    @Test("each library's output is reproduced within 1e-4 of its range", arguments: try entries)
     func probe(_ entry: Entry) throws {
         let file = try CheckpointFile(path: Fixtures.path("schema2/\(entry.file)"))
         let checkpoint = try file.read()

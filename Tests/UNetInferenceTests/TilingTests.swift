@@ -17,15 +17,12 @@ struct TilingTests {
         var testDescription: String { input }
     }
 
-    static let cases: [Case] = {
-        let url = URL(fileURLWithPath: Fixtures.path("tiling/index.json"))
-        return (try? JSONDecoder().decode([Case].self, from: Data(contentsOf: url))) ?? []
-    }()
+    static var cases: [Case] { get throws { try Fixtures.entries("tiling/index.json") } }
 
     @Test("the tiling index is there")
-    func index() { #expect(Self.cases.count >= 3) }
+    func index() throws { #expect(try Self.cases.count >= 3) }
 
-    @Test("tiled and whole-image outputs match the reference within 1e-4 relative", arguments: cases)
+    @Test("tiled and whole-image outputs match the reference within 1e-4 relative", arguments: try cases)
     func reference(_ entry: Case) throws {
         let model = try UNetModel(try CheckpointFile(path: Fixtures.path(entry.checkpoint)).read())
         let input = try NumpyArray(contentsOf: Fixtures.path(entry.input)).featureMap()

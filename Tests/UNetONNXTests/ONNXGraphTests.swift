@@ -14,16 +14,24 @@ import UNetONNX
 @Suite("ONNX export: the graph")
 struct ONNXGraphTests {
     /// The frameworks' files, and the variants of `onnx/` (options no framework fixture has).
-    static let fixtures =
-        (Fixtures.sources("pytorch") + Fixtures.sources("safetensors") + Fixtures.sources("keras")
-        + Fixtures.sources("onnx")).filter { !$0.file.hasSuffix("old-format.pth") }
+    static var fixtures: [Fixtures.SourceFixture] {
+        get throws {
+            (try Fixtures.sources("pytorch") + Fixtures.sources("safetensors") + Fixtures.sources("keras")
+                + Fixtures.sources("onnx")).filter { !$0.file.hasSuffix("old-format.pth") }
+        }
+    }
 
     /// One fixture of each layout (paper, milesial transposed and bilinear, MONAI, Keras) and the variants.
-    static let layouts = fixtures.filter {
-        [
-            "pytorch/milesial-tiny.pth", "pytorch/milesial-tiny-bilinear.pth", "pytorch/monai-basicunet-tiny.pth",
-            "pytorch/paper-custom.pth", "keras/unet-tiny.keras",
-        ].contains($0.file) || $0.file.hasPrefix("onnx/")
+    static var layouts: [Fixtures.SourceFixture] {
+        get throws {
+            try fixtures.filter {
+                [
+                    "pytorch/milesial-tiny.pth", "pytorch/milesial-tiny-bilinear.pth",
+                    "pytorch/monai-basicunet-tiny.pth",
+                    "pytorch/paper-custom.pth", "keras/unet-tiny.keras",
+                ].contains($0.file) || $0.file.hasPrefix("onnx/")
+            }
+        }
     }
 
     static func checkpoint(_ fixture: Fixtures.SourceFixture) throws -> Checkpoint {
@@ -63,7 +71,7 @@ struct ONNXGraphTests {
         }
     }
 
-    @Test("each family's layers: one node per layer the architecture describes", arguments: layouts)
+    @Test("each family's layers: one node per layer the architecture describes", arguments: try layouts)
     func layerCounts(_ fixture: Fixtures.SourceFixture) throws {
         let architecture = try Self.generatorArchitecture(fixture)
         let graph = try Self.exported(try Self.checkpoint(fixture)).graph
@@ -98,7 +106,7 @@ struct ONNXGraphTests {
         #expect(firstLevel == Array(repeating: ["Conv"] + norm + [activationOp], count: 2).flatMap { $0 })
     }
 
-    @Test("the graph is well formed: every input defined before use, one output named output", arguments: layouts)
+    @Test("the graph is well formed: every input defined before use, one output named output", arguments: try layouts)
     func wellFormed(_ fixture: Fixtures.SourceFixture) throws {
         for fold in [false, true] {
             let graph = try Self.exported(try Self.checkpoint(fixture), ONNXExportOptions(foldBatchNorm: fold)).graph
@@ -117,7 +125,9 @@ struct ONNXGraphTests {
         }
     }
 
-    @Test("every checkpoint tensor is an initializer: float32 bit for bit, 16-bit widened exactly", arguments: fixtures)
+    @Test(
+        "every checkpoint tensor is an initializer: float32 bit for bit, 16-bit widened exactly",
+        arguments: try fixtures)
     func weightsAsInitializers(_ fixture: Fixtures.SourceFixture) throws {
         let expected = try Fixtures.expected(at: fixture.expected)
         let checkpoint = try Self.checkpoint(fixture)
@@ -138,7 +148,7 @@ struct ONNXGraphTests {
 
     @Test("--fold-batchnorm: the inference core's folded weights, no BatchNorm left")
     func foldedBatchNorm() throws {
-        let fixture = try #require(Self.fixtures.first { $0.file == "pytorch/milesial-tiny.pth" })
+        let fixture = try #require(try Self.fixtures.first { $0.file == "pytorch/milesial-tiny.pth" })
         let checkpoint = try Self.checkpoint(fixture)
         let graph = try Self.exported(checkpoint, ONNXExportOptions(foldBatchNorm: true)).graph
         let initializers = Dictionary(uniqueKeysWithValues: graph.initializer.map { ($0.name, $0) })
@@ -207,7 +217,7 @@ struct ONNXGraphTests {
                 }
             }
         }
-        for fixture in Self.layouts {
+        for fixture in try Self.layouts {
             let architecture = try Self.generatorArchitecture(fixture)
             let graph = try Self.exported(try Self.checkpoint(fixture)).graph
             #expect(graph.input.map(\.name) == ["input"])
@@ -227,7 +237,7 @@ struct ONNXGraphTests {
     @Test("layer attributes: padding, interpolation rules, pad modes, activation slope")
     func attributes() throws {
         func graph(_ file: String) throws -> Onnx_GraphProto {
-            try Self.exported(try Self.checkpoint(try #require(Self.fixtures.first { $0.file == file }))).graph
+            try Self.exported(try Self.checkpoint(try #require(try Self.fixtures.first { $0.file == file }))).graph
         }
         func nodes(_ graph: Onnx_GraphProto, _ op: String) -> [Onnx_NodeProto] { graph.node.filter { $0.opType == op } }
 

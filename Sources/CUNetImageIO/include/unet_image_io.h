@@ -117,10 +117,11 @@ int64_t unet_nifti_read(unet_nifti_reader *reader, void *buffer, size_t bytes, c
 void unet_nifti_close(unet_nifti_reader *reader);
 
 /* Writes a single-file NIfTI of header->version (1 or 2) with the header's fields and `bytes` of
- * voxels in the machine's byte order, gzip-compressed when the path ends in .gz. The header is
- * made by libnifti (nifti_convert_nim2n1hdr / nim2n2hdr), no extensions. 0 on success. */
-int unet_nifti_write(const char *path, const unet_nifti_header *header, const void *data, size_t bytes,
-                     char *message);
+ * voxels in the machine's byte order, gzip-compressed when `compress` is not 0 (the caller decides
+ * from the final name: `path` may be a temporary file's). The header is made by libnifti
+ * (nifti_convert_nim2n1hdr / nim2n2hdr), no extensions. 0 on success. */
+int unet_nifti_write(const char *path, int compress, const unet_nifti_header *header, const void *data,
+                     size_t bytes, char *message);
 
 /* libnifti's name of a datatype code ("INT64", "RGB24", "COMPLEX64", "**ILLEGAL**"). */
 const char *unet_nifti_datatype_name(int datatype);

@@ -28,10 +28,8 @@ public struct TensorDifference: Encodable, Hashable, Sendable {
         dtypeA = a.dtype
         dtypeB = b.dtype
         elements = a.elementCount
-        var changed = 0
         var nonFinite = 0
-        var maxAbs = 0.0
-        var maxRel: Double?
+        var largest = LargestDifference(absoluteTolerance: absoluteTolerance, relativeTolerance: relativeTolerance)
         var dot = 0.0
         var normA = 0.0
         var normB = 0.0
@@ -43,29 +41,20 @@ public struct TensorDifference: Encodable, Hashable, Sendable {
                     let x = Double(xs[index])
                     let y = Double(ys[index])
                     guard x.isFinite && y.isFinite else {
-                        if !(x == y || x.isNaN && y.isNaN) {
-                            nonFinite += 1
-                            changed += 1
-                        }
+                        if !(x == y || x.isNaN && y.isNaN) { nonFinite += 1 }
                         continue
                     }
-                    let difference = abs(x - y)
-                    if difference > maxAbs { maxAbs = difference }
-                    if y != 0 {
-                        let relative = difference / abs(y)
-                        if relative > maxRel ?? -1 { maxRel = relative }
-                    }
-                    if difference > absoluteTolerance + relativeTolerance * abs(y) { changed += 1 }
+                    largest.add(x, y)
                     dot += x * y
                     normA += x * x
                     normB += y * y
                 }
             }
         }
-        self.changed = changed
+        changed = largest.outside + nonFinite
         self.nonFinite = nonFinite
-        self.maxAbs = maxAbs
-        self.maxRel = maxRel
+        maxAbs = largest.absolute
+        maxRel = largest.relative
         cosine = normA > 0 && normB > 0 ? min(1, max(-1, dot / (normA * normB).squareRoot())) : nil
     }
 
@@ -97,5 +86,58 @@ public struct TensorDifference: Encodable, Hashable, Sendable {
         try c.encode(maxRel, forKey: .maxRel)
         try c.encode(cosine, forKey: .cosine)
         try c.encode(nonFinite, forKey: .nonFinite)
+    }
+}
+
+/// The largest absolute and relative difference of values from the values they should be, and
+/// how many lie outside a tolerance: the one measure behind `diff` (``TensorDifference``),
+/// `convert --dtype`'s conversion error, `verify`'s probe and round trip.
+public struct LargestDifference: Hashable, Sendable {
+    /// The largest `|actual − expected|`; 0 when there are no values. A NaN difference is
+    /// passed over, an infinite one counts.
+    public private(set) var absolute = 0.0
+    /// The largest `|actual − expected| / |expected|` where `expected ≠ 0`; nil when there is none.
+    public private(set) var relative: Double?
+    /// How many values are not within `absoluteTolerance + relativeTolerance·|expected|` (a NaN
+    /// difference is not within).
+    public private(set) var outside = 0
+    public let absoluteTolerance: Double
+    public let relativeTolerance: Double
+
+    /// Nothing compared yet; ``add(_:_:)`` adds pairs.
+    public init(absoluteTolerance: Double = 0, relativeTolerance: Double = 0) {
+        self.absoluteTolerance = absoluteTolerance
+        self.relativeTolerance = relativeTolerance
+    }
+
+    /// Compares `actual` with `expected`, value by value. Lists of different lengths are
+    /// infinitely far apart (every value outside).
+    public init(_ actual: [Float], _ expected: [Float], absoluteTolerance: Double = 0, relativeTolerance: Double = 0) {
+        self.init(absoluteTolerance: absoluteTolerance, relativeTolerance: relativeTolerance)
+        guard actual.count == expected.count else {
+            absolute = .infinity
+            relative = .infinity
+            outside = max(actual.count, expected.count)
+            return
+        }
+        actual.withUnsafeBufferPointer { xs in
+            expected.withUnsafeBufferPointer { ys in
+                for index in 0..<xs.count { add(Double(xs[index]), Double(ys[index])) }
+            }
+        }
+    }
+
+    /// Whether every value is within the tolerance.
+    public var within: Bool { outside == 0 }
+
+    /// Adds one value and the value it should be.
+    public mutating func add(_ actual: Double, _ expected: Double) {
+        let difference = abs(actual - expected)
+        if difference > absolute { absolute = difference }
+        if expected != 0 {
+            let share = difference / abs(expected)
+            if share > relative ?? -1 { relative = share }
+        }
+        if !(difference <= absoluteTolerance + relativeTolerance * abs(expected)) { outside += 1 }
     }
 }

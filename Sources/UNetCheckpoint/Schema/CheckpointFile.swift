@@ -171,9 +171,11 @@ public final class CheckpointFile {
 
     /// Reads the whole checkpoint, checking every checksum unless `verifyChecksums` is false.
     /// Contiguous tensors are read straight from the file into their arrays, several at a time.
-    /// - Parameter mapped: map the file instead (``FileMapping``): contiguous tensors then use
-    ///   the file's pages in place, with no copy; the file must not be truncated or rewritten in
-    ///   place while they are in use.
+    /// - Parameters:
+    ///   - verifyChecksums: compare every tensor's CRC-32 (and the probe's) with the file's.
+    ///   - mapped: map the file instead (``FileMapping``): contiguous tensors then use the
+    ///     file's pages in place, with no copy; the file must not be truncated or rewritten in
+    ///     place while they are in use.
     public func read(verifyChecksums: Bool = true, mapped: Bool = false) throws -> Checkpoint {
         let loaded = try readAll(verifyChecksums: verifyChecksums, mapping: mapped ? FileMapping(path: path) : nil)
         return try Checkpoint(

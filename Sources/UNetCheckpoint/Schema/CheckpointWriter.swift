@@ -156,12 +156,3 @@ extension DType {
         }
     }
 }
-
-/// JSON with sorted keys and no escaped slashes, so equal content gives equal bytes.
-enum CanonicalJSON {
-    static func string<T: Encodable>(_ value: T) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
-}

@@ -1,7 +1,7 @@
 import Foundation
 import UNetCheckpoint
 
-/// Writes a canonical ``Checkpoint`` in any supported format, in the key layout of a project
+/// Writes a canonical `Checkpoint` in any supported format, in the key layout of a project
 /// (by default the one it came from), so that the project's own code loads it.
 public enum CheckpointExporter {
     /// Layouts that can be written, by format.
@@ -12,13 +12,18 @@ public enum CheckpointExporter {
             [MilesialLayout.name, MilesialSequentialLayout.name, MonaiBasicUNetLayout.name]
                 + libraryLayouts.map { $0.name }.filter { $0 != MonaiBasicUNetLayout.name } + [CanonicalLayout.name]
         case .kerasH5, .kerasWeights: [KerasLayout.graphName, KerasLayout.name]
-        case .keras, .onnx: []
+        case .keras, .onnx, .bioimageio: []
         }
     }
 
     /// Writes `checkpoint` to `path` atomically.
-    /// - Parameter layout: the key layout; by default the source's (`metadata.source.layout`) when
-    ///   the format can hold it, else unet-ckpt's canonical keys.
+    /// - Parameters:
+    ///   - checkpoint: what to write.
+    ///   - path: the file to write (replaced as a whole, or left as it was on failure).
+    ///   - format: the format to write.
+    ///   - layout: the key layout; by default the source's (`metadata.source.layout`) when the
+    ///     format can hold it, else unet-ckpt's canonical keys.
+    ///   - options: storage, schema version and metadata still to come, for unet-ckpt files.
     /// - Returns: notes for the user (what was not written, which layout was chosen).
     @discardableResult
     public static func write(
@@ -35,6 +40,11 @@ public enum CheckpointExporter {
         if format == .onnx {
             throw FormatError(
                 .unsupported, file: path, "ONNX models are written by UNetONNX's ONNXExporter, not by the formats")
+        }
+        if format == .bioimageio {
+            throw FormatError(
+                .unsupported, file: path,
+                "BioImage Model Zoo packages are written by UNetBioImage's BioImageExporter, not by the formats")
         }
         let possible = layouts(for: format)
         guard !possible.isEmpty else {
@@ -75,10 +85,10 @@ public enum CheckpointExporter {
                     entries.append(
                         (
                             ExportMetadataKeys.architecture,
-                            .json(.string(try CanonicalJSONText.string(checkpoint.architecture)))
+                            .json(.string(try CanonicalJSON.string(checkpoint.architecture)))
                         ))
                     entries.append(
-                        (ExportMetadataKeys.metadata, .json(.string(try CanonicalJSONText.string(checkpoint.metadata))))
+                        (ExportMetadataKeys.metadata, .json(.string(try CanonicalJSON.string(checkpoint.metadata))))
                     )
                 } else if chosen == NNUNetLayout.name, NNUNetLayout.isTrainingCheckpoint(path) {
                     entries = try NNUNetLayout.trainingCheckpoint(
@@ -99,10 +109,10 @@ public enum CheckpointExporter {
             } else {
                 var metadata = ["format": "pt"]
                 if let masks = checkpoint.metadata.maskValues {
-                    metadata["mask_values"] = try CanonicalJSONText.string(masks)
+                    metadata["mask_values"] = try CanonicalJSON.string(masks)
                 }
-                metadata[ExportMetadataKeys.architecture] = try CanonicalJSONText.string(checkpoint.architecture)
-                metadata[ExportMetadataKeys.metadata] = try CanonicalJSONText.string(checkpoint.metadata)
+                metadata[ExportMetadataKeys.architecture] = try CanonicalJSON.string(checkpoint.architecture)
+                metadata[ExportMetadataKeys.metadata] = try CanonicalJSON.string(checkpoint.metadata)
                 if let library = libraryLayouts.first(where: { $0.name == chosen }) {
                     notes += try writeBesideFiles(library, checkpoint.metadata, weights: path)
                 }
@@ -122,7 +132,7 @@ public enum CheckpointExporter {
             } else {
                 try KerasWriter.writeLegacy(layers, to: path)
             }
-        case .keras, .onnx:
+        case .keras, .onnx, .bioimageio:
             break
         }
         return notes

@@ -17,11 +17,16 @@ public enum CheckpointFormat: String, CaseIterable, Sendable {
     case keras
     /// An ONNX model of the whole network (`.onnx`), written by UNetONNX; export only.
     case onnx
+    /// A BioImage Model Zoo model package (`.bioimageio.zip`, or a folder or `rdf.yaml`): written
+    /// by UNetBioImage, read through the weights it holds that unet-ckpt reads (docs/bioimageio.md).
+    case bioimageio
 
     /// The format an output path asks for by its extension.
     public init?(outputPath path: String) {
         let lower = path.lowercased()
-        if lower.hasSuffix(".weights.h5") {
+        if lower.hasSuffix(".bioimageio.zip") {
+            self = .bioimageio
+        } else if lower.hasSuffix(".weights.h5") {
             self = .kerasWeights
         } else if lower.hasSuffix(".h5") || lower.hasSuffix(".hdf5") {
             self = .unetH5
@@ -48,14 +53,17 @@ public enum CheckpointFormat: String, CaseIterable, Sendable {
             let zip = try ZipReader(path: path)
             if zip.entryNames.contains(where: { $0 == "data.pkl" || $0.hasSuffix("/data.pkl") }) { return .pytorch }
             if zip.entries["config.json"] != nil && zip.entries["model.weights.h5"] != nil { return .keras }
+            if BioImagePackage.isPackage(entryNames: zip.entryNames) { return .bioimageio }
             throw FormatError(
-                .unsupported, file: path, "a zip archive that is neither a PyTorch checkpoint nor a .keras file")
+                .unsupported, file: path,
+                "a zip archive that is neither a PyTorch checkpoint, a .keras file nor a BioImage Model Zoo package")
         }
         if head.count >= 9, head[8] == UInt8(ascii: "{") {
             // The header's own checks (length cap, JSON) give the precise error when it is bad.
             return .safetensors
         }
         if path.lowercased().hasSuffix(".onnx") || looksLikeONNX(head) { throw exportOnly(path) }
+        if BioImagePackage.isDescriptionFile(path) { return .bioimageio }
         if LegacyPyTorch.isLegacy(head) { return .pytorch }
         if head.first == 0x80 {
             throw FormatError(

@@ -16,20 +16,22 @@ public struct ImportedCheckpoint: Sendable {
     /// nnU-Net's `init_args`, `epoch`, …); empty for a bare state dict.
     public var containerEntries: [String: JSONValue] = [:]
     /// With `digestLater`, what fills in the source's SHA-256 once it is computed (pass it on
-    /// as ``WriteOptions/completeMetadata``); nil when nothing is pending.
+    /// as `WriteOptions.completeMetadata`); nil when nothing is pending.
     public var pendingProvenance: MetadataCompletion? = nil
 }
 
-/// Reads any supported file into a canonical ``Checkpoint``: the format is recognised from the
+/// Reads any supported file into a canonical `Checkpoint`: the format is recognised from the
 /// content, the key layout from the keys and shapes, and the whole architecture inferred.
 public enum CheckpointImporter {
+    /// Reads `path` (a file, or a folder a library saved a model in) as a canonical checkpoint.
     /// - Parameters:
+    ///   - path: the file or folder.
     ///   - format: the input format, when it must not be detected.
     ///   - mapping: a mapping file for keys no known layout describes.
     ///   - weights: the copy to take from a file with raw and EMA weights; nil takes the raw one.
     ///   - mapFile: map the file and use its pages in place where tensors lie contiguous and
     ///     uncompressed (unet-ckpt HDF5, PyTorch zip), instead of copies; the file must then stay
-    ///     unmodified while the checkpoint is in use (``FileMapping``).
+    ///     unmodified while the checkpoint is in use (`FileMapping`).
     ///   - digestLater: return before the source's SHA-256 (provenance) is computed: the
     ///     checkpoint's `metadata.source.sha256` is then nil and ``ImportedCheckpoint/pendingProvenance``
     ///     fills it in, so a writer can write the tensors meanwhile.
@@ -39,6 +41,18 @@ public enum CheckpointImporter {
     ) throws -> ImportedCheckpoint {
         let (path, entries) = try ModelFolder.resolve(path)
         let format = try format ?? CheckpointFormat.detect(path)
+        if format == .bioimageio { return try readPackage(path, mapping: mapping, weights: weights) }
+        return try read(
+            path, format: format, entries: entries, mapping: mapping, weights: weights, mapFile: mapFile,
+            digestLater: digestLater)
+    }
+
+    /// ``read(_:format:mapping:weights:mapFile:digestLater:)`` of a file whose format is known,
+    /// with the entries the layouts read beside its weights.
+    static func read(
+        _ path: String, format: CheckpointFormat, entries: [String: JSONValue], mapping: MappingFile?,
+        weights: WeightsChoice?, mapFile: Bool, digestLater: Bool
+    ) throws -> ImportedCheckpoint {
         // A foreign file's provenance digest is computed while its tensors are read, from the
         // same mapping when there is one (a second mapping would count its pages twice in RSS).
         let fileMapping = mapFile && format == .pytorch ? try? FileMapping(path: path) : nil
@@ -71,9 +85,9 @@ public enum CheckpointImporter {
     /// them to make a whole architecture: a file with a tensor removed or added (an edited state
     /// dict) is read too. The keys are mapped through the layout most of them follow; keys it
     /// does not map, and what the architecture (carried by the file, or inferred when the
-    /// tensors allow it) misses or does not have, become ``CheckpointContents/notes``.
+    /// tensors allow it) misses or does not have, become `CheckpointContents.notes`.
     ///
-    /// unet-ckpt files are opened as ``CheckpointFile`` (their tensors read on demand); they
+    /// unet-ckpt files are opened as `CheckpointFile` (their tensors read on demand); they
     /// must be valid.
     /// - Returns: the contents and the layout recognised.
     public static func readContents(
@@ -81,6 +95,14 @@ public enum CheckpointImporter {
     ) throws -> (contents: CheckpointContents, format: CheckpointFormat, layout: String) {
         let (path, entries) = try ModelFolder.resolve(path)
         let format = try format ?? CheckpointFormat.detect(path)
+        if format == .bioimageio { return try readPackageContents(path, mapping: mapping, weights: weights) }
+        return try readContents(path, format: format, entries: entries, mapping: mapping, weights: weights)
+    }
+
+    static func readContents(
+        _ path: String, format: CheckpointFormat, entries: [String: JSONValue], mapping: MappingFile?,
+        weights: WeightsChoice?
+    ) throws -> (contents: CheckpointContents, format: CheckpointFormat, layout: String) {
         guard var source = try foreignTensors(path, format: format, weights: weights) else {
             return (CheckpointContents(try CheckpointFile(path: path)), format, CanonicalLayout.name)
         }
@@ -126,6 +148,8 @@ public enum CheckpointImporter {
             return try KerasReader.read(path, format: format)
         case .onnx:
             throw CheckpointFormat.exportOnly(path)
+        case .bioimageio:
+            throw FormatError(.unsupported, file: path, "a BioImage Model Zoo package is read through its weights")
         }
     }
 

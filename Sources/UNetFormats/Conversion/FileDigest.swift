@@ -3,7 +3,7 @@ import Foundation
 import UNetCheckpoint
 
 /// SHA-256 of a whole file, read in 4 MiB pieces.
-enum FileDigest {
+package enum FileDigest {
     /// - Parameter mapping: the file already mapped (its pages are then hashed where they lie).
     static func sha256(_ path: String, mapping: FileMapping? = nil) throws(FormatError) -> String {
         if let mapping { return hex(SHA256.hash(data: mapping.bytes(at: 0, count: mapping.size)!)) }
@@ -17,6 +17,9 @@ enum FileDigest {
         }
         return hex(hasher.finalize())
     }
+
+    /// SHA-256 of bytes in memory, as lower-case hex.
+    package static func sha256(bytes: some DataProtocol) -> String { hex(SHA256.hash(data: bytes)) }
 
     private static func hex(_ digest: SHA256.Digest) -> String { digest.map { String(format: "%02x", $0) }.joined() }
 }

@@ -60,14 +60,14 @@ final class InputFile {
 }
 
 /// Writes a file atomically: a temporary file beside the destination, synced and renamed.
-final class OutputFile {
+package final class OutputFile {
     private let handle: FileHandle
 
     private init(handle: FileHandle) { self.handle = handle }
 
-    func append(_ data: Data) throws { try handle.write(contentsOf: data) }
+    package func append(_ data: Data) throws { try handle.write(contentsOf: data) }
 
-    static func write(to path: String, _ produce: (OutputFile) throws -> Void) throws {
+    package static func write(to path: String, _ produce: (OutputFile) throws -> Void) throws {
         try AtomicWrite.replace(path) { temporary in
             guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
                 throw FormatError(.io, file: path, "cannot create a file beside \(path)")

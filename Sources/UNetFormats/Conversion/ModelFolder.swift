@@ -11,6 +11,8 @@ public enum ModelFolder {
     static let nnunetDataset = "dataset.json"
     static let nnunetConfiguration = "nnU-Net configuration"
     static let pretrainedConfig = "config.json"
+    /// The constructor arguments a BioImage Model Zoo package gives its architecture.
+    static let architectureArguments = "bioimageio architecture kwargs"
 
     /// The weights file a path names: the path itself, or the checkpoint inside a model folder.
     public static func weightsFile(_ path: String) throws(FormatError) -> String {
@@ -31,6 +33,10 @@ public enum ModelFolder {
     private static func weightsFile(in folder: String) throws(FormatError) -> String {
         let url = URL(fileURLWithPath: folder)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        // A BioImage Model Zoo package unpacked: its description names the weights.
+        if let description = BioImagePackage.descriptionNames.first(where: names.contains) {
+            return url.appendingPathComponent(description).path
+        }
         for name in ["checkpoint_final.pth", "checkpoint_best.pth", "model.safetensors", "pytorch_model.bin"]
         where names.contains(name) {
             return url.appendingPathComponent(name).path
@@ -54,8 +60,8 @@ public enum ModelFolder {
         }
         throw FormatError(
             .unsupported, file: folder,
-            "a folder that is neither an nnU-Net results folder (plans.json, fold_N/checkpoint_final.pth) nor a "
-                + "save_pretrained folder (config.json, model.safetensors)")
+            "a folder that is neither an nnU-Net results folder (plans.json, fold_N/checkpoint_final.pth), a "
+                + "save_pretrained folder (config.json, model.safetensors) nor a BioImage Model Zoo package (rdf.yaml)")
     }
 
     /// `plans.json` and `dataset.json` one folder up from an nnU-Net checkpoint (with the

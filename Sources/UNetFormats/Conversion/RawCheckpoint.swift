@@ -88,8 +88,10 @@ public struct RawCheckpoint: Sendable, Encodable {
 
 extension CheckpointImporter {
     /// Reads a foreign file's tensors under its own keys, without a layout, for a file whose
-    /// layout is unknown. Damaged files fail as they do for ``read(_:format:mapping:mapFile:digestLater:)``.
-    /// - Parameter reason: why the layouts did not describe it (the reading's error).
+    /// layout is unknown. Damaged files fail as they do for ``read(_:format:mapping:weights:mapFile:digestLater:)``.
+    /// - Parameters:
+    ///   - path: the file.
+    ///   - reason: why the layouts did not describe it (the reading's error).
     public static func readRaw(_ path: String, reason: String) throws -> RawCheckpoint {
         let (file, beside) = try ModelFolder.resolve(path)
         let format = try CheckpointFormat.detect(file)

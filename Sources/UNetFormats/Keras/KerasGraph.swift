@@ -32,7 +32,7 @@ public struct KerasGraph: Sendable {
     /// The layers whose outputs are the model's outputs.
     public let outputs: [String]
     /// The model config as stored, kept in the metadata of a network read from it
-    /// (``KerasGraphExport``).
+    /// (`KerasGraphExport`).
     public let modelConfig: JSONValue
 
     /// Parses a Keras 2 or 3 model config (`model_config` attribute or `config.json`).

@@ -166,13 +166,13 @@ enum Safetensors {
         }
         var header = "{"
         if !metadata.isEmpty {
-            header += "\"__metadata__\":" + (try CanonicalJSONText.string(metadata))
+            header += "\"__metadata__\":" + (try CanonicalJSON.string(metadata))
         }
         var offset = 0
         for item in items {
             if header.count > 1 { header += "," }
             header +=
-                try CanonicalJSONText.string(item.key) + ":{\"dtype\":\"\(item.dtype)\",\"shape\":["
+                try CanonicalJSON.string(item.key) + ":{\"dtype\":\"\(item.dtype)\",\"shape\":["
                 + item.shape.map(String.init).joined(separator: ",")
                 + "],\"data_offsets\":[\(offset),\(offset + item.bytes.count)]}"
             offset += item.bytes.count
@@ -186,15 +186,6 @@ enum Safetensors {
             try output.append(headerBytes)
             for item in items { try output.append(item.bytes) }
         }
-    }
-}
-
-/// JSON text of plain values with sorted keys (for headers written by hand).
-enum CanonicalJSONText {
-    static func string<T: Encodable>(_ value: T) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 }
 

@@ -4,7 +4,7 @@ import UNetCheckpoint
 /// Writes a zip archive whose entries are stored (not compressed), with each entry's data
 /// aligned to 64 bytes as `torch.save` does, and fixed timestamps so equal content gives equal
 /// files. Archives larger than 4 GiB are refused (no zip64).
-struct StoredZipWriter {
+package struct StoredZipWriter {
     private struct Record {
         let name: [UInt8]
         let crc: UInt32
@@ -17,10 +17,10 @@ struct StoredZipWriter {
     private var offset = 0
     static let alignment = 64
 
-    init(output: OutputFile) { self.output = output }
+    package init(output: OutputFile) { self.output = output }
 
     /// Appends one entry.
-    mutating func add(_ name: String, bytes: UnsafeRawBufferPointer) throws {
+    package mutating func add(_ name: String, bytes: UnsafeRawBufferPointer) throws {
         let nameBytes = Array(name.utf8)
         let headerSize = 30 + nameBytes.count
         // An extra field ("FB" + length + zeros) pads the header so the data starts aligned.
@@ -52,12 +52,12 @@ struct StoredZipWriter {
         offset += header.count + bytes.count
     }
 
-    mutating func add(_ name: String, text: String) throws {
+    package mutating func add(_ name: String, text: String) throws {
         try Array(text.utf8).withUnsafeBytes { try add(name, bytes: $0) }
     }
 
     /// Writes the central directory and the end record.
-    mutating func finish() throws {
+    package mutating func finish() throws {
         var directory = Data()
         for record in records {
             directory.appendLE(UInt32(0x0201_4B50))

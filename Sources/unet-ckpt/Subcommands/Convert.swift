@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import UNetBioImage
 import UNetCheckpoint
 import UNetFormats
 import UNetInference
@@ -10,8 +11,9 @@ struct Convert: ParsableCommand {
         abstract: "Convert between unet-ckpt HDF5, PyTorch .pth, safetensors and Keras files, or export ONNX.",
         discussion: """
             The input format is recognised from the content, the output format from the extension \
-            (.h5 unet-ckpt, .pth/.pt, .safetensors, .weights.h5, .onnx); --from and --to override them. \
-            An .onnx output is the whole network with the weights (export only; see docs/onnx.md). \
+            (.h5 unet-ckpt, .pth/.pt, .safetensors, .weights.h5, .onnx, .bioimageio.zip); --from and --to \
+            override them. An .onnx output is the whole network with the weights (export only; see \
+            docs/onnx.md); a .bioimageio.zip a BioImage Model Zoo package (docs/bioimageio.md). \
             The project layout (milesial, MONAI BasicUNet, Keras functional) and the whole \
             architecture are inferred from the keys and shapes; --map gives a mapping file for other \
             layouts. The output is written atomically and INPUT is never modified.
@@ -26,7 +28,7 @@ struct Convert: ParsableCommand {
     @Option(help: "The input format: unet-h5, pytorch, safetensors, keras-h5, keras-weights, keras.")
     var from: String?
 
-    @Option(help: "The output format: unet-h5, pytorch, safetensors, keras-h5, keras-weights, onnx.")
+    @Option(help: "The output format: unet-h5, pytorch, safetensors, keras-h5, keras-weights, onnx, bioimageio.")
     var to: String?
 
     @Option(
@@ -72,6 +74,8 @@ struct Convert: ParsableCommand {
     @Option(help: "With --expect: the largest allowed difference, relative to the expected output's range.")
     var tolerance = 1e-4
 
+    @OptionGroup(title: "BioImage Model Zoo package") var package: BioImageOptions
+
     @OptionGroup var options: CommonOptions
 
     func validate() throws {
@@ -88,7 +92,20 @@ struct Convert: ParsableCommand {
         else {
             throw ValidationError("cannot tell the output format from \"\(output)\": use --to or a known extension")
         }
-        if outputFormat == .onnx {
+        if outputFormat == .bioimageio {
+            if layout != nil { throw ValidationError("--layout does not apply to bioimageio output") }
+            if schemaVersion != nil || compress || embedProbe {
+                throw ValidationError("--schema-version, --compress and --embed-probe apply to unet-h5 output")
+            }
+            do { _ = try package.exportOptions() } catch let error as BioImageExportError {
+                throw ValidationError(error.message)
+            }
+        } else if package.given {
+            throw ValidationError(
+                "--name, --description, --author, --license, --cite, --tag and --no-attach-checkpoint apply to "
+                    + "bioimageio output only")
+        }
+        if outputFormat == .onnx || outputFormat == .bioimageio {
             let range = ONNXExportOptions.supportedOpsets
             if let opset, !range.contains(opset) {
                 throw ValidationError(
@@ -97,7 +114,7 @@ struct Convert: ParsableCommand {
             }
             if layout != nil { throw ValidationError("--layout does not apply to onnx output (canonical keys)") }
         } else if opset != nil || foldBatchnorm {
-            throw ValidationError("--opset and --fold-batchnorm apply to onnx output only")
+            throw ValidationError("--opset and --fold-batchnorm apply to onnx and bioimageio output only")
         }
         if let schemaVersion, SchemaVersion(schemaVersion) == nil {
             throw ValidationError("--schema-version must look like 1.0, not \"\(schemaVersion)\"")
@@ -156,7 +173,7 @@ struct Convert: ParsableCommand {
                     throw ExitStatus.verificationFailed
                 }
                 printNote("the converted network reproduces \(expect[1]): \(measured)")
-                if outputFormat == .unetH5 {
+                if outputFormat == .unetH5 || outputFormat == .bioimageio {
                     checkpoint.probe = Probe(
                         input: Tensor(shape: input.shape, values: input.values),
                         output: Tensor(shape: expected.shape, values: expected.values),
@@ -185,7 +202,17 @@ struct Convert: ParsableCommand {
             schemaVersion: schemaVersion.flatMap(SchemaVersion.init) ?? .current,
             completeMetadata: imported.pendingProvenance)
         try reportingErrors(options, exitCode: ExitStatus.forWriting) {
-            if outputFormat == .onnx {
+            if outputFormat == .bioimageio {
+                if let complete = imported.pendingProvenance { checkpoint.metadata = try complete(checkpoint.metadata) }
+                var export = try package.exportOptions()
+                export.onnx = ONNXExportOptions(
+                    opset: opset ?? ONNXExportOptions.defaultOpset, foldBatchNorm: foldBatchnorm, otherHeads: false)
+                do {
+                    for note in try BioImageExporter.write(checkpoint, to: output, options: export) { printNote(note) }
+                } catch let error as BioImageExportError {
+                    throw FormatError(.unsupported, file: output, error.message)
+                }
+            } else if outputFormat == .onnx {
                 guard layout == nil else {
                     throw FormatError(
                         .unsupported, file: output,
@@ -209,20 +236,17 @@ struct Convert: ParsableCommand {
     }
 }
 
-/// The largest absolute and relative change of any value between two checkpoints of one architecture.
+/// The largest absolute and relative change of any value between two checkpoints of one
+/// architecture (relative to the original value; a non-finite value converts to itself).
 struct ConversionError {
     var absolute = 0.0
     var relative = 0.0
 
     init(from original: Checkpoint, to converted: Checkpoint) {
         for (key, tensor) in original.tensors {
-            let before = tensor.floatValues()
-            let after = converted.tensors[key]!.floatValues()
-            for (a, b) in zip(before, after) where a.isFinite {
-                let difference = abs(Double(a) - Double(b))
-                absolute = max(absolute, difference)
-                if a != 0 { relative = max(relative, difference / abs(Double(a))) }
-            }
+            let difference = LargestDifference(converted.tensors[key]!.floatValues(), tensor.floatValues())
+            absolute = max(absolute, difference.absolute)
+            relative = max(relative, difference.relative ?? 0)
         }
     }
 }

@@ -1,5 +1,7 @@
 import ArgumentParser
+import UNetBioImage
 import UNetCheckpoint
+import UNetFormats
 import UNetInference
 
 struct Verify: ParsableCommand {
@@ -52,6 +54,9 @@ struct Verify: ParsableCommand {
     }
 
     func run() throws {
+        if (try? CheckpointFormat.detect(ModelFolder.weightsFile(file))) == .bioimageio {
+            return try verifyPackage()
+        }
         var result: Result
         do {
             let checkpoint = try CheckpointFile(path: file)
@@ -101,10 +106,11 @@ struct Verify: ParsableCommand {
                 batch: probe.input.shape[0], channels: probe.input.shape[1], height: probe.input.shape[2],
                 width: probe.input.shape[3], values: probe.input.floatValues())
             let output = try model.predict(input)
-            let difference = ProbeMaker.compare(
-                output.values, probe.output.floatValues(), rtol: probe.relativeTolerance, atol: probe.absoluteTolerance)
+            let difference = LargestDifference(
+                output.values, probe.output.floatValues(), absoluteTolerance: probe.absoluteTolerance,
+                relativeTolerance: probe.relativeTolerance)
             result.probe = Result.ProbeCheck(
-                maxAbsolute: difference.absolute, maxRelative: difference.relative, passed: difference.within)
+                maxAbsolute: difference.absolute, maxRelative: difference.relative ?? 0, passed: difference.within)
             if !difference.within {
                 result.valid = false
                 result.failures.append(
@@ -129,6 +135,38 @@ struct Verify: ParsableCommand {
                     ))
             }
         }
+    }
+
+    /// A BioImage Model Zoo package: its files, weights and test tensors (UNetBioImage).
+    private func verifyPackage() throws {
+        var check: PackageVerification!
+        try reportingErrors(options) { check = try PackageVerification(path: file) }
+        var result = Result(
+            file: file, valid: check.isValid, schemaVersion: nil, checkedTensors: 0,
+            failures: check.failures.map { Result.Failure(key: $0.key, reason: $0.reason) }, warnings: check.warnings)
+        if let test = check.test {
+            result.probe = Result.ProbeCheck(
+                maxAbsolute: test.maxAbsolute, maxRelative: test.maxRelative, passed: test.passed)
+        }
+        if json {
+            try JSONOutput.print(result)
+        } else {
+            if let test = check.test {
+                print(
+                    "test tensors: \(test.passed ? "ok" : "FAILED"), largest absolute difference "
+                        + "\(Format.number(test.maxAbsolute)) (rtol \(test.rtol), atol \(test.atol))")
+            }
+            if result.valid {
+                print(
+                    "\(file): OK (BioImage Model Zoo package, \(check.checkedFiles) files match their SHA-256, weights "
+                        + "read as \(check.weights ?? "?"))")
+                for warning in result.warnings { printWarning(warning) }
+            } else {
+                print("\(file): FAILED (\(result.failures.count) problem(s))")
+                for failure in result.failures { print("  \(failure.key): \(failure.reason)") }
+            }
+        }
+        if !result.valid { throw ExitStatus.verificationFailed }
     }
 
     private func printText(_ result: Result) {

@@ -47,12 +47,19 @@ public enum ProbeMaker {
         guard output.shape == expected.shape else {
             throw InferenceError(message: "the network gives \(output.shape), the expected output is \(expected.shape)")
         }
-        let difference = compare(output.values, expected.values, rtol: 0, atol: 0)
-        let low = expected.values.min() ?? 0, high = expected.values.max() ?? 0
+        let (absolute, relative, range) = differenceOfRange(output.values, expected.values)
+        return OutputMatch(absolute: absolute, relativeToRange: relative, range: range, within: relative <= tolerance)
+    }
+
+    /// The largest absolute difference of `actual` from `expected`, that difference as a fraction
+    /// of the expected values' range, and the range (largest minus smallest value).
+    public static func differenceOfRange(_ actual: [Float], _ expected: [Float])
+        -> (absolute: Double, relativeToRange: Double, range: Double)
+    {
+        let absolute = compare(actual, expected, rtol: 0, atol: 0).absolute
+        let low = expected.min() ?? 0, high = expected.max() ?? 0
         let range = max(Double(high - low), .leastNormalMagnitude)
-        let relative = difference.absolute / range
-        return OutputMatch(
-            absolute: difference.absolute, relativeToRange: relative, range: range, within: relative <= tolerance)
+        return (absolute, absolute / range, range)
     }
 
     /// How far `actual` is from `expected`: the largest absolute difference, the largest relative

@@ -12,8 +12,7 @@ import UNetInference
 struct VolumeCommandTests {
     /// The largest absolute difference as a fraction of the reference's range.
     static func ofRange(_ output: [Float], _ expected: [Float]) -> Double {
-        let range = Double((expected.max() ?? 0) - (expected.min() ?? 0))
-        return zip(output, expected).map { Double(abs($0 - $1)) }.max()! / range
+        ProbeMaker.differenceOfRange(output, expected).relativeToRange
     }
 
     static func header(_ path: String, order: VolumeAxisOrder) throws -> NIfTIHeader {

@@ -44,8 +44,7 @@ struct SlidingWindowTests {
 
     /// The largest absolute difference as a fraction of the expected output's range.
     static func ofRange(_ output: FeatureMap, _ expected: FeatureMap) -> Double {
-        let range = Double((expected.values.max() ?? 0) - (expected.values.min() ?? 0))
-        return zip(output.values, expected.values).map { Double(abs($0 - $1)) }.max()! / range
+        ProbeMaker.differenceOfRange(output.values, expected.values).relativeToRange
     }
 
     static func run(_ entry: Case, sums: SlidingWindow.Sums? = nil) throws -> FeatureMap {

@@ -282,8 +282,13 @@ struct Predict: ParsableCommand {
         var notes: [String] = []
         let choices = try sliding.choices(dims: model.architecture.spatialDims)
         let window = try SlidingWindow(model: model, metadata: metadata, choices: choices, notes: &notes)
-        for note in notes { note.hasPrefix("warning:") ? printWarning(note) : printNote("note: \(note)") }
+        printNotes(notes)
         return window
+    }
+
+    /// The notes of a choice made for the user: warnings as warnings, the rest as notes.
+    private func printNotes(_ notes: [String]) {
+        for note in notes { note.hasPrefix("warning:") ? printWarning(note) : printNote("note: \(note)") }
     }
 
     /// Runs sliding windows over `input` with a progress bar.
@@ -318,7 +323,7 @@ struct Predict: ParsableCommand {
             "\(input): \(volume.summary)"
                 + (axisOrder == nil && !tiff
                     ? "; \(order.rawValue) as the checkpoint's framework reads it (--axis-order)" : ""))
-        for note in prepared.notes { note.hasPrefix("warning:") ? printWarning(note) : printNote("note: \(note)") }
+        printNotes(prepared.notes)
         let output: FeatureMap
         if let window = try slidingWindow(model, metadata: metadata) {
             output = try slide(window, over: prepared.input)

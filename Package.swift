@@ -146,7 +146,8 @@ let package = Package(
         .testTarget(
             name: "CommandLineTests",
             dependencies: [
-                "TestSupport", "UNetCheckpoint", "UNetImages", "UNetInference", "unet-ckpt", "unet-ckpt-fuzz",
+                "TestSupport", "UNetCheckpoint", "UNetFormats", "UNetImages", "UNetInference", "unet-ckpt",
+                "unet-ckpt-fuzz",
             ]),
     ]
 )

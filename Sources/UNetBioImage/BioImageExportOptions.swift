@@ -97,8 +97,13 @@ public struct BioImageExportOptions: Sendable {
 }
 
 /// Why a package cannot be written (the checkpoint or an option), in words.
-public struct BioImageExportError: Error, CustomStringConvertible, Sendable {
+public struct BioImageExportError: UNetCkptError {
     public let message: String
-    public var description: String { message }
-    public init(_ message: String) { self.message = message }
+    /// The package being written, when known.
+    public let file: String?
+    public var code: ErrorCode { .unsupported }
+    public init(_ message: String, file: String? = nil) {
+        self.message = message
+        self.file = file
+    }
 }

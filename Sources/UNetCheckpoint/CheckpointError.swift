@@ -2,21 +2,10 @@ import HDF5
 
 /// Why a checkpoint could not be read, validated or written. The description names the file,
 /// the tensor key where there is one, and what was expected versus found.
-public struct CheckpointError: Error, CustomStringConvertible, Sendable {
-    public enum Kind: String, Sendable {
-        /// Not an HDF5 file, or an HDF5 file that is not a unet-ckpt checkpoint.
-        case notACheckpoint
-        /// A schema version this library cannot read or write.
-        case unsupportedVersion
-        /// The file breaks the schema: missing or misshapen tensors, bad types, bad JSON.
-        case invalid
-        /// Stored data no longer matches its checksum.
-        case checksumMismatch
-        /// A file-system or HDF5 failure.
-        case io
-        /// The caller asked for something impossible (unknown key, wrong tensor set).
-        case invalidArgument
-    }
+public struct CheckpointError: UNetCkptError {
+    /// What kind of failure (``ErrorCode``'s cases: `.notACheckpoint`, `.unsupportedVersion`,
+    /// `.invalid`, `.checksumMismatch`, `.io`, `.invalidArgument`, …).
+    public typealias Kind = ErrorCode
 
     public let kind: Kind
     /// The file concerned, when there is one.
@@ -36,16 +25,7 @@ public struct CheckpointError: Error, CustomStringConvertible, Sendable {
         self.cause = cause
     }
 
-    public var description: String {
-        var text = file.map { "\($0): \(message)" } ?? message
-        if !problems.isEmpty { text += ":\n" + problems.map { "  - \($0)" }.joined(separator: "\n") }
-        return text
-    }
-
-    /// The description followed by the cause, for `--verbose` output.
-    public var detailedDescription: String {
-        cause.map { "\(description)\n  caused by: \($0)" } ?? description
-    }
+    public var code: ErrorCode { kind }
 
     static func hdf5(_ error: HDF5Error, file: String, _ message: String) -> CheckpointError {
         CheckpointError(.io, file: file, message, cause: error.description)

@@ -506,13 +506,17 @@ struct PlanWalk {
 }
 
 /// Why a drawing cannot be made.
-public enum DrawingError: Error, Equatable, CustomStringConvertible, Sendable {
+public enum DrawingError: UNetCkptError, Equatable {
     /// The side along `axis` gives no valid output; the nearest valid sides below and above it.
     case invalidInputSize([Int], axis: Int, below: Int?, above: Int?)
     /// The input size does not have one side per spatial axis.
     case wrongAxisCount([Int], expected: Int)
 
-    public var description: String {
+    /// A size the caller chose (`.invalidArgument`).
+    public var code: ErrorCode { .invalidArgument }
+    public var file: String? { nil }
+
+    public var message: String {
         switch self {
         case .invalidInputSize(let size, let axis, let below, let above):
             let nearest = [below, above].compactMap { $0 }.map(String.init)

@@ -1,16 +1,12 @@
+import UNetCheckpoint
+
 /// Why a foreign file (PyTorch, safetensors, Keras) could not be read or written, naming the file
 /// and the key or field concerned.
-public struct FormatError: Error, CustomStringConvertible, Sendable {
-    public enum Kind: String, Sendable {
-        /// The file is damaged or breaks its format's rules (truncated, bad offsets, bad header).
-        case malformed
-        /// The file asks for something we never do (a pickle global outside a state dict's needs).
-        case refused
-        /// A well-formed file that this version cannot use (unknown format, layout or dtype).
-        case unsupported
-        /// A file-system failure.
-        case io
-    }
+public struct FormatError: UNetCkptError {
+    /// What kind of failure: `.malformed` (damaged, breaks its format's rules), `.refused` (asks
+    /// for something never done, such as a pickle global outside a state dict's needs),
+    /// `.unsupported` (well-formed but beyond this version: format, layout, dtype), `.io`.
+    public typealias Kind = ErrorCode
 
     public let kind: Kind
     public let file: String?
@@ -24,7 +20,7 @@ public struct FormatError: Error, CustomStringConvertible, Sendable {
         self.cause = cause
     }
 
-    public var description: String { file.map { "\($0): \(message)" } ?? message }
+    public var code: ErrorCode { kind }
 
     /// The same error attributed to `file`.
     func attributed(to file: String) -> FormatError {

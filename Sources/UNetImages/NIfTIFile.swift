@@ -159,12 +159,12 @@ public enum NIfTIFile {
             throw ImageError(.unsupported, file: path, "a NIfTI file must be named .nii or .nii.gz")
         }
         guard FileManager.default.isReadableFile(atPath: path) else {
-            throw ImageError(.unreadable, file: path, "cannot open the file")
+            throw ImageError(.malformed, file: path, "cannot open the file")
         }
         var message = [CChar](repeating: 0, count: Int(UNET_MESSAGE_CAPACITY))
         var h = unet_nifti_header()
         guard let reader = unet_nifti_open(path, &h, &message) else {
-            throw ImageError(.unreadable, file: path, text(message, path: path))
+            throw ImageError(.malformed, file: path, text(message, path: path))
         }
         defer { unet_nifti_close(reader) }
         let header = NIfTIHeader(h)
@@ -202,14 +202,14 @@ public enum NIfTIFile {
         let dataBytes = count * voxelBytes
         if h.file_size >= 0 && h.data_offset + Int64(dataBytes) > h.file_size {
             throw ImageError(
-                .unreadable, file: path,
+                .malformed, file: path,
                 "the header describes \(dataBytes) bytes of voxels at offset \(h.data_offset), the file holds "
                     + "\(max(0, h.file_size - h.data_offset)) (truncated, or a header that does not fit the data)")
         }
         let slope = header.sclSlope, inter = header.sclInter
         let scaled = slope != 0 && slope.isFinite
         if scaled && !inter.isFinite {
-            throw ImageError(.unreadable, file: path, "scl_slope is \(slope) but scl_inter is \(inter)")
+            throw ImageError(.malformed, file: path, "scl_slope is \(slope) but scl_inter is \(inter)")
         }
         var values: [Float] = []
         values.reserveCapacity(h.file_size >= 0 ? count : min(count, chunkBytes / voxelBytes))
@@ -220,12 +220,12 @@ public enum NIfTIFile {
             let got = chunk.withUnsafeMutableBytes { unet_nifti_read(reader, $0.baseAddress, want, &message) }
             guard got >= 0 else {
                 throw ImageError(
-                    .unreadable, file: path,
+                    .malformed, file: path,
                     text(message, path: path) + ", within the \(dataBytes) bytes of voxels the header describes")
             }
             guard got == want else {
                 throw ImageError(
-                    .unreadable, file: path,
+                    .malformed, file: path,
                     "the file ends early (truncated): \(done + Int(got)) of the \(dataBytes) bytes of voxels the "
                         + "header describes")
             }
@@ -275,7 +275,7 @@ public enum NIfTIFile {
     {
         precondition([mask.pages, mask.height, mask.width] == geometry.spatial, "the mask does not fit the volume")
         guard mask.classCount <= 32_768 else {
-            throw ImageError(.write, file: path, "\(mask.classCount) classes do not fit a NIfTI int16 mask")
+            throw ImageError(.writeFailed, file: path, "\(mask.classCount) classes do not fit a NIfTI int16 mask")
         }
         var labels = mask.values
         if geometry.order == .ijk { labels = VolumeAxes.reversed(labels, channels: 1, spatial: geometry.spatial) }
@@ -332,7 +332,7 @@ public enum NIfTIFile {
                 let status = bytes.withUnsafeBytes {
                     unet_nifti_write(temporary, compressed ? 1 : 0, &h, $0.baseAddress, $0.count, &message)
                 }
-                guard status == 0 else { throw ImageError(.write, file: path, text(message, path: temporary)) }
+                guard status == 0 else { throw ImageError(.writeFailed, file: path, text(message, path: temporary)) }
             }
         }
     }

@@ -9,7 +9,7 @@ enum PNGFile {
         var message = [CChar](repeating: 0, count: Int(UNET_MESSAGE_CAPACITY))
         var info = unet_png_info()
         guard let reader = unet_png_open(path, UInt32(ImageLimits.maxSide), &info, &message) else {
-            throw ImageError(.unreadable, file: path, "cannot read the PNG: " + libpngText(message))
+            throw ImageError(.malformed, file: path, "cannot read the PNG: " + libpngText(message))
         }
         defer { unet_png_close(reader) }
         func unsupported(_ what: String) -> ImageError {
@@ -20,7 +20,7 @@ enum PNGFile {
         case 3: throw unsupported("a palette (indexed-colour) PNG")
         case 4: throw unsupported("a PNG with an alpha channel (grey + alpha)")
         case 6: throw unsupported("a PNG with an alpha channel (RGB + alpha)")
-        default: throw ImageError(.unreadable, file: path, "an unknown PNG colour type \(info.color_type)")
+        default: throw ImageError(.malformed, file: path, "an unknown PNG colour type \(info.color_type)")
         }
         guard info.bit_depth == 8 || info.bit_depth == 16 else {
             throw unsupported("a \(info.bit_depth)-bit greyscale PNG")
@@ -34,7 +34,7 @@ enum PNGFile {
         var bytes = [UInt8](repeating: 0, count: height * width * channels * sampleType.byteCount)
         let status = bytes.withUnsafeMutableBytes { unet_png_read_pixels(reader, $0.baseAddress, $0.count, &message) }
         guard status == 0 else {
-            throw ImageError(.unreadable, file: path, "cannot read the PNG: " + libpngText(message))
+            throw ImageError(.malformed, file: path, "cannot read the PNG: " + libpngText(message))
         }
         let values = Interleaved.planar(
             bytes, pages: 1, height: height, width: width, channels: channels, type: sampleType)
@@ -51,7 +51,7 @@ enum PNGFile {
                 path, $0.baseAddress, UInt32(raster.width), UInt32(raster.height), Int32(raster.channels),
                 raster.sampleType == .uint16 ? 16 : 8, &message)
         }
-        guard status == 0 else { throw ImageError(.write, file: path, libpngText(message)) }
+        guard status == 0 else { throw ImageError(.writeFailed, file: path, libpngText(message)) }
     }
 
     /// libpng's message, with its terse "Read Error" (a short read) said plainly.

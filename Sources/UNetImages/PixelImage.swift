@@ -1,18 +1,16 @@
 import Foundation
+import UNetCheckpoint
 import UNetInference
 
 /// Why an image could not be read or written; the description is one line naming the file.
-public struct ImageError: Error, CustomStringConvertible, Sendable {
-    public enum Kind: Sendable {
-        /// A readable image in a form this library does not take (palette, alpha, 1-bit, …).
-        case unsupported
-        /// Not an image, or a damaged one.
-        case unreadable
-        /// The output could not be written.
-        case write
-    }
+public struct ImageError: UNetCkptError {
+    /// What kind of failure: `.unsupported` (a readable image in a form this library does not
+    /// take: palette, alpha, 1-bit, …), `.malformed` (not an image, or a damaged one),
+    /// `.writeFailed` (the output could not be written).
+    public typealias Kind = ErrorCode
+
     public let kind: Kind
-    public let file: String
+    public let file: String?
     public let message: String
 
     public init(_ kind: Kind, file: String, _ message: String) {
@@ -21,7 +19,7 @@ public struct ImageError: Error, CustomStringConvertible, Sendable {
         self.message = message
     }
 
-    public var description: String { "\(file): \(message)" }
+    public var code: ErrorCode { kind }
 }
 
 /// What images may hold, checked before anything is allocated.
@@ -82,7 +80,7 @@ public struct PixelImage: Sendable, Equatable {
 
     static func kind(of path: String) throws(ImageError) -> FileKind {
         guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw ImageError(.unreadable, file: path, "cannot open the file")
+            throw ImageError(.malformed, file: path, "cannot open the file")
         }
         defer { try? handle.close() }
         let head = [UInt8]((try? handle.read(upToCount: 8)) ?? Data())
@@ -92,7 +90,7 @@ public struct PixelImage: Sendable, Equatable {
         {
             return .tiff
         }
-        throw ImageError(.unreadable, file: path, "neither a PNG nor a TIFF file (by its first bytes)")
+        throw ImageError(.malformed, file: path, "neither a PNG nor a TIFF file (by its first bytes)")
     }
 
     /// `100×130, 3 pages, grey, 16-bit`.

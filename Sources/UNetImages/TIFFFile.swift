@@ -19,11 +19,11 @@ enum TIFFFile {
 
     static func read(_ path: String) throws(ImageError) -> PixelImage {
         guard let handle = unet_tiff_open(path, "r", maxAllocation) else {
-            throw ImageError(.unreadable, file: path, "out of memory")
+            throw ImageError(.malformed, file: path, "out of memory")
         }
         defer { unet_tiff_close(handle) }
         guard let tiff = handle.pointee.tiff else {
-            throw ImageError(.unreadable, file: path, "cannot read the TIFF: " + message(handle))
+            throw ImageError(.malformed, file: path, "cannot read the TIFF: " + message(handle))
         }
         let pageCount = Int(TIFFNumberOfDirectories(tiff))
         guard pageCount <= ImageLimits.maxPages else {
@@ -60,7 +60,7 @@ enum TIFFFile {
             if TIFFReadDirectory(tiff) != 1 { break }
         }
         if handle.pointee.message.0 != 0 {
-            throw ImageError(.unreadable, file: path, "cannot read the TIFF: " + message(handle))
+            throw ImageError(.malformed, file: path, "cannot read the TIFF: " + message(handle))
         }
         let format = first!
         return PixelImage(
@@ -83,7 +83,7 @@ enum TIFFFile {
         var width: UInt32 = 0, height: UInt32 = 0
         guard unet_tiff_get_u32(tiff, UInt32(TIFFTAG_IMAGEWIDTH), &width) == 1,
             unet_tiff_get_u32(tiff, UInt32(TIFFTAG_IMAGELENGTH), &height) == 1
-        else { throw ImageError(.unreadable, file: path, "a TIFF page\(label) without a width or height") }
+        else { throw ImageError(.malformed, file: path, "a TIFF page\(label) without a width or height") }
         var samples: UInt16 = 1, bits: UInt16 = 1, sampleFormat: UInt16 = 1, planar: UInt16 = 1
         var compression: UInt16 = 1
         _ = unet_tiff_get_defaulted_u16(tiff, UInt32(TIFFTAG_SAMPLESPERPIXEL), &samples)
@@ -150,14 +150,14 @@ enum TIFFFile {
         let planeBytes = rowBytes * format.height
         var bytes = [UInt8](repeating: 0, count: planeBytes * planes)
         func failure() -> ImageError {
-            ImageError(.unreadable, file: path, "cannot read the TIFF pixels\(label): " + message(handle))
+            ImageError(.malformed, file: path, "cannot read the TIFF pixels\(label): " + message(handle))
         }
         if TIFFIsTiled(tiff) != 0 {
             var tileWidth: UInt32 = 0, tileHeight: UInt32 = 0
             guard unet_tiff_get_u32(tiff, UInt32(TIFFTAG_TILEWIDTH), &tileWidth) == 1,
                 unet_tiff_get_u32(tiff, UInt32(TIFFTAG_TILELENGTH), &tileHeight) == 1, tileWidth > 0, tileHeight > 0,
                 Int(tileWidth) * Int(tileHeight) * pixelBytes <= maxAllocation
-            else { throw ImageError(.unreadable, file: path, "a tiled TIFF page\(label) with bad tile sizes") }
+            else { throw ImageError(.malformed, file: path, "a tiled TIFF page\(label) with bad tile sizes") }
             let tw = Int(tileWidth), th = Int(tileHeight)
             var tile = [UInt8](repeating: 0, count: tw * th * pixelBytes)
             for plane in 0..<planes {
@@ -181,7 +181,7 @@ enum TIFFFile {
             }
         } else {
             guard TIFFScanlineSize64(tiff) == UInt64(rowBytes) else {
-                throw ImageError(.unreadable, file: path, "a TIFF page\(label) whose rows are not \(rowBytes) bytes")
+                throw ImageError(.malformed, file: path, "a TIFF page\(label) whose rows are not \(rowBytes) bytes")
             }
             let status: Int32 = bytes.withUnsafeMutableBytes { raw in
                 for plane in 0..<planes {
@@ -204,11 +204,11 @@ enum TIFFFile {
     static func write(_ raster: Raster, to path: String, description: String? = nil) throws(ImageError) {
         let big = raster.bytes.count > Int(Int32.max)
         guard let handle = unet_tiff_open(path, big ? "w8" : "w", maxAllocation) else {
-            throw ImageError(.write, file: path, "out of memory")
+            throw ImageError(.writeFailed, file: path, "out of memory")
         }
         var closed = false
         defer { if !closed { unet_tiff_close(handle) } }
-        guard let tiff = handle.pointee.tiff else { throw ImageError(.write, file: path, message(handle)) }
+        guard let tiff = handle.pointee.tiff else { throw ImageError(.writeFailed, file: path, message(handle)) }
         let rowBytes = raster.width * raster.channels * raster.sampleType.byteCount
         let deflate = TIFFIsCODECConfigured(UInt16(COMPRESSION_ADOBE_DEFLATE)) == 1
         for page in 0..<raster.pages {
@@ -237,7 +237,9 @@ enum TIFFFile {
             if let description {
                 ok = ok && unet_tiff_set_string(tiff, UInt32(TIFFTAG_IMAGEDESCRIPTION), description) == 1
             }
-            guard ok else { throw ImageError(.write, file: path, "cannot set the TIFF fields: " + message(handle)) }
+            guard ok else {
+                throw ImageError(.writeFailed, file: path, "cannot set the TIFF fields: " + message(handle))
+            }
             let written: Bool = raster.bytes.withUnsafeBytes { raw in
                 var row = [UInt8](repeating: 0, count: rowBytes)  // libtiff may modify the row it is given
                 for y in 0..<raster.height {
@@ -250,13 +252,15 @@ enum TIFFFile {
                 }
                 return TIFFWriteDirectory(tiff) == 1
             }
-            guard written else { throw ImageError(.write, file: path, "cannot write the TIFF: " + message(handle)) }
+            guard written else {
+                throw ImageError(.writeFailed, file: path, "cannot write the TIFF: " + message(handle))
+            }
         }
         TIFFFlush(tiff)
         let error = handle.pointee.message.0 != 0 ? message(handle) : nil
         closed = true
         unet_tiff_close(handle)
-        if let error { throw ImageError(.write, file: path, error) }
+        if let error { throw ImageError(.writeFailed, file: path, error) }
     }
 
     /// The first error libtiff reported on the handle.

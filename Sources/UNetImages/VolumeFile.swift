@@ -23,7 +23,7 @@ public enum VolumeFile {
     /// NIfTI-2 (`n+2` at byte 4), gzip data named `.nii.gz`, TIFF or BigTIFF, or NumPy's `.npy`.
     public static func kind(of path: String) throws(ImageError) -> Kind {
         guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw ImageError(.unreadable, file: path, "cannot open the file")
+            throw ImageError(.malformed, file: path, "cannot open the file")
         }
         defer { try? handle.close() }
         let head = [UInt8]((try? handle.read(upToCount: 348)) ?? Data())
@@ -40,7 +40,7 @@ public enum VolumeFile {
             || head.count >= 8 && head[4..<8].elementsEqual(Array("n+2".utf8) + [0])
         {
             guard !gzName else {
-                throw ImageError(.unreadable, file: path, "named .nii.gz but not gzip-compressed; rename it to .nii")
+                throw ImageError(.malformed, file: path, "named .nii.gz but not gzip-compressed; rename it to .nii")
             }
             return .nifti
         }
@@ -53,7 +53,7 @@ public enum VolumeFile {
         if head.starts(with: [0x89, 0x50, 0x4E, 0x47]) {
             throw ImageError(.unsupported, file: path, "a PNG is a 2-D image; \(supported)")
         }
-        throw ImageError(.unreadable, file: path, "not a volume file (by its first bytes); \(supported)")
+        throw ImageError(.malformed, file: path, "not a volume file (by its first bytes); \(supported)")
     }
 
     static let supported = "volumes are NIfTI (.nii, .nii.gz), TIFF page stacks or .npy arrays"
@@ -89,7 +89,7 @@ public enum VolumeFile {
                 let text =
                     error.message.hasPrefix(path + ": ")
                     ? String(error.message.dropFirst(path.count + 2)) : error.message
-                throw ImageError(.unreadable, file: path, text)
+                throw ImageError(.malformed, file: path, text)
             }
             let shape = array.shape
             guard (3...5).contains(shape.count), shape.count < 5 || shape[0] == 1 else {
@@ -173,16 +173,16 @@ public enum VolumeFile {
     static func guarded(_ path: String, source: String, _ write: () throws -> Void) throws(ImageError) {
         var a = stat(), b = stat()
         if !source.isEmpty, stat(path, &a) == 0, stat(source, &b) == 0, a.st_dev == b.st_dev, a.st_ino == b.st_ino {
-            throw ImageError(.write, file: path, "this is the input volume; an output never replaces its input")
+            throw ImageError(.writeFailed, file: path, "this is the input volume; an output never replaces its input")
         }
         do {
             try write()
         } catch let error as ImageError {
             throw error
         } catch let error as CheckpointError {
-            throw ImageError(.write, file: path, error.message)
+            throw ImageError(.writeFailed, file: path, error.message)
         } catch {
-            throw ImageError(.write, file: path, "\(error)")
+            throw ImageError(.writeFailed, file: path, "\(error)")
         }
     }
 }

@@ -2,9 +2,11 @@ import Foundation
 import UNetCheckpoint
 
 /// Why a network cannot run on an input, naming what was expected.
-public struct InferenceError: Error, CustomStringConvertible, Sendable {
+public struct InferenceError: UNetCkptError {
     public let message: String
-    public var description: String { message }
+    /// An input or network this pass cannot take (`.unsupported`), unless said otherwise.
+    public var code: ErrorCode = .unsupported
+    public var file: String? = nil
 }
 
 /// A U-Net ready to run on the CPU: the nodes of its `UNetNetwork` as executable steps, with

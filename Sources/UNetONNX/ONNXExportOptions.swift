@@ -1,3 +1,5 @@
+import UNetCheckpoint
+
 /// What an ONNX export writes besides the network itself.
 public struct ONNXExportOptions: Sendable, Hashable {
     /// The operator sets the exporter emits correctly (the default domain `""`).
@@ -34,8 +36,13 @@ public struct ONNXExportOptions: Sendable, Hashable {
 }
 
 /// Why a checkpoint cannot be exported as asked.
-public struct ONNXExportError: Error, CustomStringConvertible, Sendable {
+public struct ONNXExportError: UNetCkptError {
     public let message: String
-    public var description: String { message }
-    public init(_ message: String) { self.message = message }
+    /// The ONNX file being written, when known.
+    public let file: String?
+    public var code: ErrorCode { .unsupported }
+    public init(_ message: String, file: String? = nil) {
+        self.message = message
+        self.file = file
+    }
 }

@@ -10,7 +10,7 @@ import UNetCheckpoint
 /// after the head (`ds1`), after `output`.
 public enum ONNXExporter {
     /// The ONNX model of `checkpoint`.
-    public static func model(for checkpoint: Checkpoint, options: ONNXExportOptions = ONNXExportOptions())
+    static func model(for checkpoint: Checkpoint, options: ONNXExportOptions = ONNXExportOptions())
         throws(ONNXExportError) -> Onnx_ModelProto
     {
         guard ONNXExportOptions.supportedOpsets.contains(options.opset) else {

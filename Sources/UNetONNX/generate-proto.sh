@@ -16,5 +16,5 @@ if [ -z "$plugin" ] || [ ! -x "$plugin" ]; then
   exit 1
 fi
 protoc --plugin="protoc-gen-swift=$plugin" --proto_path="$here" \
-  --swift_opt=Visibility=Public --swift_out="$here" "$here/onnx-subset.proto"
+  --swift_opt=Visibility=Internal --swift_out="$here" "$here/onnx-subset.proto"
 echo "wrote $here/onnx-subset.pb.swift"

@@ -91,7 +91,7 @@ struct Compare: ParsableCommand {
             case "read": report.rows += try read(inputs, peers: peers)
             case "write": report.rows.append(try write(inputs, folder: folder, peers: peers))
             case "convert": report.rows.append(try convert(inputs, tool: tool, folder: folder, peers: peers))
-            case "inspect": report.rows.append(try inspect(inputs, tool: tool))
+            case "inspect": report.rows += try inspect(inputs, tool: tool)
             case "forward": report.rows += try forward(inputs, tool: tool, folder: folder, peers: peers)
             case "forward-3d": report.rows += try forward3D(tool: tool, folder: folder, peers: peers)
             default: report.rows += try sliding3D(tool: tool, folder: folder, peers: peers)
@@ -154,11 +154,23 @@ struct Compare: ParsableCommand {
             ours: ours, peerRuns: peer, goal: .timeRatio(0.1, rss: 1.5 * Double(fileSize)), notes: notes)
     }
 
-    func inspect(_ inputs: Inputs, tool: String) throws -> Report.Row {
+    /// `inspect` of the 124 MB checkpoint as a whole process (the supervisor's two processes
+    /// included) against HDF5's own `h5ls -r` listing every object of the same file (Debian's
+    /// hdf5-tools, installed by `make setup`); `--version` alone shows the start-up cost.
+    func inspect(_ inputs: Inputs, tool: String) throws -> [Report.Row] {
         let ours = try MeasureProcess.measure(runs: runs, tool, ["inspect", inputs.paperPath])
-        return Report.Row(
-            name: "inspect the 124 MB file (whole process)", peer: "—", ours: ours, peerRuns: nil,
-            goal: .seconds(0.05), notes: [])
+        let version = try MeasureProcess.measure(runs: runs, tool, ["--version"])
+        let h5ls = ["/usr/bin/h5ls", "/usr/local/bin/h5ls"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        let peer = try h5ls.map { try MeasureProcess.measure(runs: runs, $0, ["-r", inputs.paperPath]) }
+        if peer == nil { log("inspect: no h5ls (Debian: hdf5-tools), no ratio") }
+        return [
+            Report.Row(
+                name: "inspect the 124 MB file (whole process)", peer: peer == nil ? "—" : "h5ls -r", ours: ours,
+                peerRuns: peer, goal: peer == nil ? .seconds(0.05) : .timeRatio(2.0), notes: []),
+            Report.Row(
+                name: "`unet-ckpt --version` (start-up alone)", peer: "—", ours: version, peerRuns: nil,
+                goal: .seconds(0.02), notes: []),
+        ]
     }
 
     func forward(_ inputs: Inputs, tool: String, folder: String, peers: Peers?) throws -> [Report.Row] {

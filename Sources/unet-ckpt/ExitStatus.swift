@@ -1,31 +1,37 @@
 import ArgumentParser
 import Foundation
 import UNetCheckpoint
-import UNetFormats
 
-/// The documented exit codes (README, `unet-ckpt --help`).
+/// The documented exit codes (README, docs/cli.md, `unet-ckpt --help`) and the one mapping of
+/// the libraries' ``ErrorCode``s onto them.
 enum ExitStatus {
     static let verificationFailed = ExitCode(1)
     /// `diff`: the two checkpoints differ (as diff(1)).
     static let differ = ExitCode(1)
     static let unreadableInput = ExitCode(2)
     static let writeFailed = ExitCode(3)
+    /// Bad command-line usage (EX_USAGE), also a request the input cannot serve.
+    static let usage = ExitCode(64)
 
-    static func code(for error: CheckpointError) -> ExitCode {
-        switch error.kind {
-        case .checksumMismatch, .invalid: verificationFailed
-        case .notACheckpoint, .unsupportedVersion, .invalidArgument: unreadableInput
-        case .io: unreadableInput
-        }
+    /// What a command was doing when the error came, which decides a few codes.
+    enum Activity {
+        /// Reading and checking its inputs.
+        case reading
+        /// Writing an output: a file-system failure is a write failure.
+        case writing
+        /// `diff`: any failure to read either file is exit 2, since exit 1 means "they differ".
+        case comparing
     }
 
-    /// While writing an output, file-system failures are write failures.
-    static func forWriting(_ error: any Error) -> ExitCode {
-        switch error {
-        case let error as CheckpointError where error.kind == .io: writeFailed
-        case let error as FormatError where error.kind == .io: writeFailed
-        case let error as CheckpointError: code(for: error)
-        default: unreadableInput
+    static func code(for error: any UNetCkptError, while activity: Activity = .reading) -> ExitCode {
+        switch (error.code, activity) {
+        case (.invalid, .comparing), (.checksumMismatch, .comparing), (.behaviourMismatch, .comparing): unreadableInput
+        case (.invalid, _), (.checksumMismatch, _), (.behaviourMismatch, _): verificationFailed
+        case (.notACheckpoint, _), (.unsupportedVersion, _), (.malformed, _), (.refused, _), (.unsupported, _):
+            unreadableInput
+        case (.io, .writing), (.writeFailed, _): writeFailed
+        case (.io, _): unreadableInput
+        case (.invalidArgument, _): usage
         }
     }
 }
@@ -36,22 +42,34 @@ struct CommonOptions: ParsableArguments {
     var verbose = false
 }
 
-/// Runs a subcommand's body, printing a checkpoint or format error on stderr (one line, or the
-/// list of problems) and turning it into the documented exit code.
+/// Runs a subcommand's body, printing any error on stderr (one line naming the file, or the list
+/// of problems; the causes with `--verbose`) and turning it into the documented exit code.
 func reportingErrors(
-    _ options: CommonOptions, exitCode: ((any Error) -> ExitCode)? = nil, _ body: () throws -> Void
-) throws {
+    _ options: CommonOptions, while activity: ExitStatus.Activity = .reading, _ body: () throws -> Void
+)
+    throws
+{
     do {
         try body()
-    } catch let error as CheckpointError {
-        printError(options.verbose ? error.detailedDescription : error.limitedDescription)
-        throw exitCode?(error) ?? ExitStatus.code(for: error)
-    } catch let error as FormatError {
-        printError(
-            options.verbose ? error.description + (error.cause.map { "\n  caused by: \($0)" } ?? "") : error.description
-        )
-        throw exitCode?(error) ?? ExitStatus.unreadableInput
+    } catch let error as any UNetCkptError {
+        throw report(error, options, while: activity)
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as ValidationError {
+        throw error
+    } catch {
+        // Not one of the libraries' errors (a system error): still one line and exit 2.
+        printError("\(error)")
+        throw ExitStatus.unreadableInput
     }
+}
+
+/// Prints `error` as `reportingErrors` does and returns its exit code.
+func report(_ error: any UNetCkptError, _ options: CommonOptions, while activity: ExitStatus.Activity = .reading)
+    -> ExitCode
+{
+    printError(options.verbose ? error.detailedDescription : error.description(listingAtMost: 20))
+    return ExitStatus.code(for: error, while: activity)
 }
 
 func printError(_ text: String) {
@@ -64,14 +82,4 @@ func printNote(_ text: String) {
 
 func printWarning(_ text: String) {
     FileHandle.standardError.write(Data(("warning: " + text + "\n").utf8))
-}
-
-extension CheckpointError {
-    /// The description with at most 20 problems listed.
-    var limitedDescription: String {
-        let limit = 20
-        guard problems.count > limit else { return description }
-        let shown = CheckpointError(kind, file: file, message, problems: Array(problems.prefix(limit)))
-        return shown.description + "\n  … and \(problems.count - limit) more (use --verbose for all)"
-    }
 }

@@ -17,7 +17,7 @@ struct VolumeCommandTests {
 
     static func header(_ path: String, order: VolumeAxisOrder) throws -> NIfTIHeader {
         guard case .nifti(let header) = try NIfTIFile.read(path, order: order).geometry.source else {
-            throw ImageError(.unreadable, file: path, "not read as NIfTI")
+            throw ImageError(.malformed, file: path, "not read as NIfTI")
         }
         return header
     }

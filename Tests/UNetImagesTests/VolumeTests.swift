@@ -273,7 +273,7 @@ struct VolumeWritingTests {
         arguments: index.nifti, VolumeAxisOrder.allCases)
     func nifti(_ entry: VolumeIndex.NIfTI, _ order: VolumeAxisOrder) throws {
         let volume = try VolumeFile.read(Fixtures.path(entry.file), order: order)
-        guard case .nifti(let input) = volume.geometry.source else { throw ImageError(.unreadable, file: "", "") }
+        guard case .nifti(let input) = volume.geometry.source else { throw ImageError(.malformed, file: "", "") }
         let directory = try TemporaryDirectory()
         let folder = Self.keep ?? directory.path
         let stem = URL(fileURLWithPath: entry.file).lastPathComponent.replacingOccurrences(of: ".nii.gz", with: "")
@@ -381,7 +381,7 @@ struct VolumeWritingTests {
         try VolumeFile.writeMask(mask, like: volume.geometry, to: directory.file("mask.nii.gz"))
         let back = try VolumeFile.read(directory.file("mask.nii.gz"), order: .ijk)
         #expect(sameValues(back.values, mask.values.map(Float.init)) && back.spatial == volume.spatial)
-        guard case .nifti(let h) = back.geometry.source else { throw ImageError(.unreadable, file: "", "") }
+        guard case .nifti(let h) = back.geometry.source else { throw ImageError(.malformed, file: "", "") }
         #expect(h.version == .nifti1 && h.qformCode == 0 && h.sformCode == 0 && h.affine == nil)
         #expect(Array(h.pixdim[1...3]) == [1, 1, 1])
     }

@@ -4,9 +4,9 @@ import TestSupport
 import Testing
 import UNetCheckpoint
 import UNetFormats
-import UNetONNX
 
 @testable import UNetInference
+@testable import UNetONNX
 
 /// The exported bytes, decoded again with the generated SwiftProtobuf types: versions, the
 /// layers of each family, the weights and the graph's inputs and outputs. (That onnxruntime runs

@@ -3,7 +3,8 @@ import SwiftProtobuf
 import TestSupport
 import Testing
 import UNetCheckpoint
-import UNetONNX
+
+@testable import UNetONNX
 
 /// Hand-built schema 2.0 networks (strided and grouped convs, residual units, attention gates,
 /// squeeze-and-excitation, spatial attention, group norm, PReLU, 3-D): the graph's structure,

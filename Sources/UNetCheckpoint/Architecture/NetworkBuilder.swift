@@ -489,8 +489,10 @@ extension UNetArchitecture {
 }
 
 /// A description that breaks a rule of docs/format.md §3, naming each offending field.
-public struct ArchitectureError: Error, CustomStringConvertible, Sendable {
+public struct ArchitectureError: UNetCkptError {
     /// One message per broken rule, each starting with the field's path.
     public let problems: [String]
-    public var description: String { "invalid architecture: " + problems.joined(separator: "; ") }
+    public var code: ErrorCode { .invalid }
+    public var file: String? { nil }
+    public var message: String { "invalid architecture" }
 }

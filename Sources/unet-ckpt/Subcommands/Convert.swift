@@ -201,7 +201,7 @@ struct Convert: ParsableCommand {
             storage: compress ? .compressed(level: gzipLevel) : .contiguous,
             schemaVersion: schemaVersion.flatMap(SchemaVersion.init) ?? .current,
             completeMetadata: imported.pendingProvenance)
-        try reportingErrors(options, exitCode: ExitStatus.forWriting) {
+        try reportingErrors(options, while: .writing) {
             if outputFormat == .bioimageio {
                 if let complete = imported.pendingProvenance { checkpoint.metadata = try complete(checkpoint.metadata) }
                 var export = try package.exportOptions()

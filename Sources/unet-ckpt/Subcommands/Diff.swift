@@ -58,7 +58,7 @@ struct Diff: ParsableCommand {
     func run() throws {
         var document: DiffDocument!
         // Any failure to read either file is exit 2: exit 1 means "they differ".
-        try reportingErrors(options, exitCode: { _ in ExitStatus.unreadableInput }) {
+        try reportingErrors(options, while: .comparing) {
             let sideA = try DiffDocument.Side(path: a, mapping: mapA ?? reading.map, weights: reading.weights)
             let sideB = try DiffDocument.Side(path: b, mapping: mapB ?? reading.map, weights: reading.weights)
             let comparison = try CheckpointComparison(

@@ -123,7 +123,7 @@ struct Predict: ParsableCommand {
             for note in imported.notes where note.hasPrefix("assumption:") { printWarning(note) }
             checkpoint = imported.checkpoint
         }
-        do {
+        try reportingErrors(options) {
             var model = try UNetModel(checkpoint)
             model.threads = threads ?? model.threads
             let metadata = checkpoint.metadata
@@ -136,12 +136,6 @@ struct Predict: ParsableCommand {
             } else {
                 try runImage(model, metadata: metadata)
             }
-        } catch let error as InferenceError {
-            printError(error.message)
-            throw ExitStatus.unreadableInput
-        } catch let error as ImageError {
-            printError(error.description)
-            throw error.kind == .write ? ExitStatus.writeFailed : ExitStatus.unreadableInput
         }
     }
 
@@ -410,12 +404,7 @@ struct Predict: ParsableCommand {
 
     /// Runs output writing, turning failures into exit 3 (the destination left as it was).
     private func writing(_ body: () throws -> Void) throws {
-        do {
-            try reportingErrors(options, exitCode: ExitStatus.forWriting, body)
-        } catch let error as ImageError {
-            printError(error.description)
-            throw ExitStatus.writeFailed
-        }
+        try reportingErrors(options, while: .writing, body)
     }
 
     private func usageError(_ message: String) throws -> Never {

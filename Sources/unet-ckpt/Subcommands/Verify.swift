@@ -84,8 +84,7 @@ struct Verify: ParsableCommand {
                 },
                 warnings: [])
         } catch let error as CheckpointError {
-            printError(options.verbose ? error.detailedDescription : error.limitedDescription)
-            throw ExitStatus.code(for: error)
+            throw report(error, options)
         }
         if json {
             try JSONOutput.print(result)

@@ -26,9 +26,8 @@ let package = Package(
     ],
     targets: [
         // C libraries from the system (Debian: libhdf5-dev, zlib1g-dev, libdeflate-dev, libopenblas-dev, …).
-        .systemLibrary(
-            name: "CHDF5", pkgConfig: "hdf5",
-            providers: [.apt(["libhdf5-dev"]), .brew(["hdf5"])]),
+        // libhdf5 linked statically (Sources/CHDF5/module.modulemap): no libcurl at start-up.
+        .systemLibrary(name: "CHDF5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(
             name: "CUNetZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]),

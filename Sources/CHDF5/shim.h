@@ -3,8 +3,15 @@
 #ifndef UNET_CKPT_CHDF5_SHIM_H
 #define UNET_CKPT_CHDF5_SHIM_H
 
+/* Debian's serial build, whose static library the module map links (docs/performance.md,
+ * "Start-up"); elsewhere the headers on the include path. */
+#if __has_include(<hdf5/serial/hdf5.h>)
+#include <hdf5/serial/hdf5.h>
+#include <hdf5/serial/H5PLpublic.h>
+#else
 #include <hdf5.h>
 #include <H5PLpublic.h>
+#endif
 #include <stdio.h>
 #include <string.h>
 

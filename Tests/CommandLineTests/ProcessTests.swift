@@ -27,4 +27,21 @@ struct ProcessTests {
                 result.standardError.contains("unet-ckpt process: supervised"), "\(arguments): \(result.standardError)")
         }
     }
+
+    @Test("a reader that closes the pipe early (inspect … | head) is not reported as a crash")
+    func closedPipe() throws {
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        // head exits before reading, so the command's first write meets a closed pipe (SIGPIPE).
+        shell.arguments = [
+            "-c", "\"$0\" inspect \"$1\" | head -c 0", unetCkptExecutable.path, Fixtures.path("h5py/paper-tiny.h5"),
+        ]
+        let error = Pipe()
+        shell.standardError = error
+        try shell.run()
+        let errors = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        shell.waitUntilExit()
+        #expect(shell.terminationStatus == 0)
+        #expect(!errors.contains("crashed"), "\(errors)")
+    }
 }

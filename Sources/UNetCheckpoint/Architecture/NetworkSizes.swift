@@ -8,15 +8,7 @@ extension UNetNetwork {
     /// the input is not valid: a map would shrink to nothing, merged maps would not fit, or a
     /// crop would be uneven.
     public func sides(forInputSide input: Int, axis: Int) -> [Int]? {
-        guard input >= 1 else { return nil }
-        var sides: [Int] = []
-        sides.reserveCapacity(nodes.count)
-        for node in nodes {
-            guard let side = Self.side(of: node.operation, axis: axis, inputs: node.inputs.map { sides[$0] }, input)
-            else { return nil }
-            sides.append(side)
-        }
-        return sides
+        SideArithmetic(self, axis: axis).sides(forInputSide: input)
     }
 
     /// The spatial size of node `node` (the default output when nil) for an input size (one side
@@ -33,7 +25,8 @@ extension UNetNetwork {
 
     /// The smallest valid input side along `axis`, or nil when none exists below the search limit.
     public func minimumInputSide(axis: Int) -> Int? {
-        (1...Self.sideSearchLimit).first { sides(forInputSide: $0, axis: axis) != nil }
+        let arithmetic = SideArithmetic(self, axis: axis)
+        return (1...Self.sideSearchLimit).first { arithmetic.accepts($0) }
     }
 
     /// The product of the down-sampling strides along `axis`: valid sides repeat with this period.
@@ -52,72 +45,29 @@ extension UNetNetwork {
     public func acceptsAnyInputSide(axis: Int) -> Bool {
         guard let minimum = minimumInputSide(axis: axis) else { return false }
         let span = min(2 * period(axis: axis), Self.sideSearchLimit)
-        return (minimum...(minimum + span)).allSatisfy { sides(forInputSide: $0, axis: axis) != nil }
+        let arithmetic = SideArithmetic(self, axis: axis)
+        return (minimum...(minimum + span)).allSatisfy { arithmetic.accepts($0) }
     }
 
     /// Valid input sides along `axis` up to `limit`, ascending.
     public func validInputSides(axis: Int, upTo limit: Int) -> [Int] {
         guard limit >= 1 else { return [] }
-        return (1...min(limit, Self.sideSearchLimit)).filter { sides(forInputSide: $0, axis: axis) != nil }
+        let arithmetic = SideArithmetic(self, axis: axis)
+        return (1...min(limit, Self.sideSearchLimit)).filter { arithmetic.accepts($0) }
     }
 
     /// The valid input sides nearest to `side` along `axis`: the largest below or equal and the
     /// smallest above.
     public func nearestValidInputSides(to side: Int, axis: Int) -> (below: Int?, above: Int?) {
         let limit = Self.sideSearchLimit
+        let arithmetic = SideArithmetic(self, axis: axis)
         let below =
-            side >= 1
-            ? stride(from: min(side, limit), through: 1, by: -1).first { sides(forInputSide: $0, axis: axis) != nil }
-            : nil
-        let above =
-            side < limit ? (max(side + 1, 1)...limit).first { sides(forInputSide: $0, axis: axis) != nil } : nil
+            side >= 1 ? stride(from: min(side, limit), through: 1, by: -1).first { arithmetic.accepts($0) } : nil
+        let above = side < limit ? (max(side + 1, 1)...limit).first { arithmetic.accepts($0) } : nil
         return (below, above)
     }
 
-    /// One operation's output side from its inputs' sides (`network` is the input's side).
-    static func side(of operation: Operation, axis: Int, inputs: [Int], _ network: Int) -> Int? {
-        let x = inputs.first ?? network
-        switch operation {
-        case .input: return network
-        case .conv(let conv):
-            let (k, s, d) = (conv.kernel[axis], conv.stride[axis], conv.dilation[axis])
-            switch conv.padding {
-            case .same: return (x + s - 1) / s
-            case .explicit(let padding):
-                let span = x + 2 * padding[axis] - d * (k - 1) - 1
-                return span >= 0 ? span / s + 1 : nil
-            }
-        case .convTranspose(let conv):
-            let (k, s) = (conv.kernel[axis], conv.stride[axis])
-            switch conv.padding {
-            case .same: return x * s
-            case .explicit(let padding):
-                let side = (x - 1) * s - 2 * padding[axis] + k + conv.outputPadding[axis]
-                return side >= 1 ? side : nil
-            }
-        case .maxPool(let pool), .avgPool(let pool):
-            return poolSide(
-                x, kernel: pool.kernel[axis], stride: pool.stride[axis], padding: pool.padding[axis],
-                ceilMode: pool.ceilMode)
-        case .interpolate(let interpolation): return x * interpolation.scale[axis]
-        case .norm, .activation, .dropout, .channelStatistic: return x
-        case .globalAveragePool: return 1
-        case .add, .concat:
-            return inputs.allSatisfy { $0 == x } ? x : nil
-        case .multiply:
-            // The gate broadcasts when it has one position.
-            return inputs[1] == x || inputs[1] == 1 ? x : nil
-        case .crop:
-            let (reference, difference) = (inputs[1], x - inputs[1])
-            return difference >= 0 && difference % 2 == 0 ? reference : nil
-        case .pad(.zeroCentred):
-            return inputs[1] >= x ? inputs[1] : nil
-        case .pad(.replicateEnd):
-            return (0...1).contains(inputs[1] - x) ? inputs[1] : nil
-        }
-    }
-
-    /// PyTorch's pooling output size (floor, or ceil with the last window starting inside).
+    /// A pooling window's output side (PyTorch's arithmetic, with ceil mode's last-window rule).
     static func poolSide(_ x: Int, kernel: Int, stride: Int, padding: Int, ceilMode: Bool) -> Int? {
         let span = x + 2 * padding - kernel
         guard span >= 0 else { return nil }
@@ -150,5 +100,125 @@ extension UNetNetwork {
             }
         }
         return total
+    }
+}
+
+/// A network's arithmetic along one axis in plain integers, so that searching thousands of
+/// input sides neither copies nodes nor allocates: one rule per node, its inputs' indices flat.
+struct SideArithmetic {
+    /// What a node does to the side `x` of its first input (the others are `inputs[1...]`).
+    enum Rule {
+        case input
+        case sameConv(stride: Int)
+        case conv(kernel: Int, stride: Int, dilation: Int, padding: Int)
+        case sameConvTranspose(stride: Int)
+        case convTranspose(kernel: Int, stride: Int, padding: Int, outputPadding: Int)
+        case pool(kernel: Int, stride: Int, padding: Int, ceilMode: Bool)
+        case scale(Int)
+        case keep
+        case one
+        case equalInputs
+        case gate
+        case crop
+        case padCentred
+        case padReplicateEnd
+    }
+
+    private var rules: [Rule] = []
+    /// Node i's inputs are `inputIndices[inputStart[i]..<inputStart[i + 1]]`.
+    private var inputIndices: [Int] = []
+    private var inputStart: [Int] = [0]
+
+    init(_ network: UNetNetwork, axis: Int) {
+        rules.reserveCapacity(network.nodes.count)
+        for node in network.nodes {
+            rules.append(Self.rule(for: node.operation, axis: axis))
+            inputIndices += node.inputs
+            inputStart.append(inputIndices.count)
+        }
+    }
+
+    private static func rule(for operation: UNetNetwork.Operation, axis: Int) -> Rule {
+        switch operation {
+        case .input: .input
+        case .conv(let conv):
+            switch conv.padding {
+            case .same: .sameConv(stride: conv.stride[axis])
+            case .explicit(let padding):
+                .conv(
+                    kernel: conv.kernel[axis], stride: conv.stride[axis], dilation: conv.dilation[axis],
+                    padding: padding[axis])
+            }
+        case .convTranspose(let conv):
+            switch conv.padding {
+            case .same: .sameConvTranspose(stride: conv.stride[axis])
+            case .explicit(let padding):
+                .convTranspose(
+                    kernel: conv.kernel[axis], stride: conv.stride[axis], padding: padding[axis],
+                    outputPadding: conv.outputPadding[axis])
+            }
+        case .maxPool(let pool), .avgPool(let pool):
+            .pool(
+                kernel: pool.kernel[axis], stride: pool.stride[axis], padding: pool.padding[axis],
+                ceilMode: pool.ceilMode)
+        case .interpolate(let interpolation): .scale(interpolation.scale[axis])
+        case .norm, .activation, .dropout, .channelStatistic: .keep
+        case .globalAveragePool: .one
+        case .add, .concat: .equalInputs
+        // The gate broadcasts when it has one position.
+        case .multiply: .gate
+        case .crop: .crop
+        case .pad(.zeroCentred): .padCentred
+        case .pad(.replicateEnd): .padReplicateEnd
+        }
+    }
+
+    /// Whether `input` is a valid side.
+    func accepts(_ input: Int) -> Bool {
+        guard input >= 1 else { return false }
+        return withUnsafeTemporaryAllocation(of: Int.self, capacity: rules.count) { evaluate(input, into: $0) }
+    }
+
+    /// Every node's side for `input`, or nil when it is not valid.
+    func sides(forInputSide input: Int) -> [Int]? {
+        guard input >= 1 else { return nil }
+        var sides = [Int](repeating: 0, count: rules.count)
+        return sides.withUnsafeMutableBufferPointer { evaluate(input, into: $0) } ? sides : nil
+    }
+
+    private func evaluate(_ input: Int, into sides: UnsafeMutableBufferPointer<Int>) -> Bool {
+        for (node, rule) in rules.enumerated() {
+            let first = inputStart[node]
+            let count = inputStart[node + 1] - first
+            let x = count > 0 ? sides[inputIndices[first]] : input
+            func other(_ k: Int) -> Int { sides[inputIndices[first + k]] }
+            let side: Int?
+            switch rule {
+            case .input: side = input
+            case .sameConv(let s): side = (x + s - 1) / s
+            case .conv(let k, let s, let d, let p):
+                let span = x + 2 * p - d * (k - 1) - 1
+                side = span >= 0 ? span / s + 1 : nil
+            case .sameConvTranspose(let s): side = x * s
+            case .convTranspose(let k, let s, let p, let extra):
+                let value = (x - 1) * s - 2 * p + k + extra
+                side = value >= 1 ? value : nil
+            case .pool(let k, let s, let p, let ceilMode):
+                side = UNetNetwork.poolSide(x, kernel: k, stride: s, padding: p, ceilMode: ceilMode)
+            case .scale(let factor): side = x * factor
+            case .keep: side = x
+            case .one: side = 1
+            case .equalInputs: side = (1..<max(count, 1)).allSatisfy { other($0) == x } ? x : nil
+            case .gate: side = other(1) == x || other(1) == 1 ? x : nil
+            case .crop:
+                let difference = x - other(1)
+                side = difference >= 0 && difference % 2 == 0 ? other(1) : nil
+            case .padCentred: side = other(1) >= x ? other(1) : nil
+            case .padReplicateEnd: side = (0...1).contains(other(1) - x) ? other(1) : nil
+            }
+            guard let side else { return false }
+            sides[node] = side
+        }
+        return true
     }
 }

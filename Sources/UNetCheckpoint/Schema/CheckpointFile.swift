@@ -330,9 +330,10 @@ public final class CheckpointFile {
     private static func rootJSON(_ root: HDF5Group, _ name: String, file: String) throws -> JSONValue {
         let text = try rootString(root, name, file: file)
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+            return try JSONValue(parsing: text)
         } catch {
-            throw CheckpointError(.invalid, file: file, "the root attribute \"\(name)\" is not valid JSON")
+            throw CheckpointError(
+                .invalid, file: file, "the root attribute \"\(name)\" is not valid JSON", cause: error.description)
         }
     }
 

@@ -151,7 +151,9 @@ let package = Package(
             dependencies: ["UNetBioImage", "UNetFormats", "UNetInference", "UNetCheckpoint", "TestSupport"]),
         .testTarget(
             name: "UNetPipelinesTests",
-            dependencies: ["UNetPipelines", "UNetCheckpoint", "UNetFormats", "UNetInference", "UNetImages", "TestSupport"]),
+            dependencies: [
+                "UNetPipelines", "UNetCheckpoint", "UNetFormats", "UNetInference", "UNetImages", "TestSupport",
+            ]),
         .testTarget(
             name: "CommandLineTests",
             dependencies: [

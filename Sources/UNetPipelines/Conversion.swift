@@ -74,7 +74,9 @@ public struct Conversion {
     public private(set) var checkpoint: Checkpoint
 
     /// Reads, converts and checks `request`'s input; nothing is written yet.
-    /// - Parameter notes: called with each line for the user.
+    /// - Parameters:
+    ///   - request: what to read, change, check and write.
+    ///   - notes: called with each line for the user.
     /// - Throws: the reading's `CheckpointError` and `FormatError`; ``PipelineError``
     ///   `.behaviourMismatch` when the network does not reproduce the expectation,
     ///   `.invalidArgument` for a probe on another output than unet-ckpt's, `.unsupported` when
@@ -195,6 +197,9 @@ public struct Conversion {
     }
 
     /// Reads, converts, checks and writes `request` (``init(_:notes:)``, then ``write(notes:)``).
+    /// - Parameters:
+    ///   - request: what to read, change, check and write.
+    ///   - notes: called with each line for the user.
     public static func run(_ request: ConversionRequest, notes: (String) -> Void = { _ in }) throws {
         try Conversion(request, notes: notes).write(notes: notes)
     }

@@ -2,7 +2,7 @@ import UNetFormats
 
 /// The formats `convert` names (`--from`, `--to`): the checkpoint formats UNetFormats reads and
 /// writes, ONNX (written by UNetONNX, never read), and BioImage Model Zoo packages (written by
-/// UNetBioImage, read by UNetFormats as ``UNetFormats/CheckpointFormat/bioimageio``).
+/// UNetBioImage, read by UNetFormats as `CheckpointFormat.bioimageio`).
 public enum ConversionFormat: Hashable, Sendable {
     case checkpoint(CheckpointFormat)
     case onnx

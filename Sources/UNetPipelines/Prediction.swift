@@ -25,6 +25,8 @@ public struct Prediction {
 
     /// Runs `request` with `checkpoint`'s network.
     /// - Parameters:
+    ///   - request: the input, the outputs and how to run.
+    ///   - checkpoint: the network and its metadata (normalisation, framework, windows).
     ///   - notes: called with each line for the user (what was read, how it runs, what was
     ///     written); warnings begin with `warning:`.
     ///   - progress: called as tiles, windows or pages are done.

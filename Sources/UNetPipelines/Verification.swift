@@ -4,7 +4,7 @@ import UNetCheckpoint
 import UNetFormats
 import UNetInference
 
-/// What `verify` found (not ``UNetCheckpoint/VerificationReport``, the checksums' part of it): the checks of the schema and the checksums, the embedded probe's run and,
+/// What `verify` found (not UNetCheckpoint's `VerificationReport`, the checksums' part of it): the checks of the schema and the checksums, the embedded probe's run and,
 /// when asked, the round trip through every format. Its JSON is `verify --json`'s document.
 public struct Verification: Encodable, Sendable {
     public var file: String
@@ -77,7 +77,9 @@ public struct Verification: Encodable, Sendable {
         checkedTensors = 0
         failures = check.failures.map { Failure(key: $0.key, reason: $0.reason) }
         warnings = check.warnings
-        probe = check.test.map { ProbeCheck(maxAbsolute: $0.maxAbsolute, maxRelative: $0.maxRelative, passed: $0.passed) }
+        probe = check.test.map {
+            ProbeCheck(maxAbsolute: $0.maxAbsolute, maxRelative: $0.maxRelative, passed: $0.passed)
+        }
     }
 
     /// Whether `path` is a BioImage Model Zoo package (a zip, a folder or its `rdf.yaml`).
@@ -119,7 +121,8 @@ public struct Verification: Encodable, Sendable {
         for route in routes where !route.passed {
             fail(
                 "roundtrip \(route.name)",
-                "output differs by \(shortNumber(route.maxAbsolute)) (allowed \(route.tolerance) of the largest output)")
+                "output differs by \(shortNumber(route.maxAbsolute)) (allowed \(route.tolerance) of the largest output)"
+            )
         }
     }
 }

@@ -66,11 +66,10 @@ struct ConversionPipelineTests {
 
     @Test("PyTorch's output reproduced is written with its probe, which verifies; a wrong one writes nothing")
     func expectation() throws {
+        let (input, output) = ["input", "output"].map { Fixtures.path("pytorch/milesial-tiny.probe-\($0).npy") }.pair
         let directory = try TemporaryDirectory()
-        let source = Fixtures.path("pytorch/milesial-tiny.pth")
-        let input = Fixtures.path("pytorch/milesial-tiny.probe-input.npy")
-        let output = Fixtures.path("pytorch/milesial-tiny.probe-output.npy")
-        var request = try #require(ConversionRequest(input: source, output: directory.file("model.h5")))
+        var request = try #require(
+            ConversionRequest(input: Fixtures.path("pytorch/milesial-tiny.pth"), output: directory.file("model.h5")))
         #expect(request.destination == .checkpoint(.unetH5))
         request.expectation = .init(input: input, output: output)
         var notes: [String] = []
@@ -150,4 +149,9 @@ struct ArchitectureJSONTests {
             (error as? CheckpointError)?.kind == .invalid
         }
     }
+}
+
+extension Array {
+    /// The first two elements.
+    fileprivate var pair: (Element, Element) { (self[0], self[1]) }
 }

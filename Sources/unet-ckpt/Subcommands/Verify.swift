@@ -93,7 +93,8 @@ struct Verify: ParsableCommand {
             )
             for warning in result.warnings { printWarning(warning) }
         } else {
-            printFailures(result, "\(file): FAILED (\(result.failures.count) problem(s) in \(result.checkedTensors) tensors)")
+            printFailures(
+                result, "\(file): FAILED (\(result.failures.count) problem(s) in \(result.checkedTensors) tensors)")
         }
     }
 }

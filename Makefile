@@ -32,7 +32,7 @@ STAGE := .build/install-stage
 
 # The libraries whose DocC catalogs `make docs` builds, warnings as errors. DOCS_LENIENT (none now)
 # would be built with their warnings shown but allowed.
-DOC_TARGETS := UNetCheckpoint UNetFormats UNetInference UNetDrawing UNetImages UNetONNX UNetBioImage
+DOC_TARGETS := UNetCheckpoint UNetFormats UNetInference UNetDrawing UNetImages UNetONNX UNetBioImage UNetPipelines
 DOCS_LENIENT ?=
 
 .PHONY: demo test setup build lint clean figures bench install uninstall check-install docs

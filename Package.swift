@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "UNetImages", targets: ["UNetImages"]),
         .library(name: "UNetONNX", targets: ["UNetONNX"]),
         .library(name: "UNetBioImage", targets: ["UNetBioImage"]),
+        .library(name: "UNetPipelines", targets: ["UNetPipelines"]),
         .executable(name: "unet-ckpt", targets: ["unet-ckpt"]),
     ],
     dependencies: [
@@ -99,12 +100,17 @@ let package = Package(
             name: "UNetBioImage",
             dependencies: ["UNetCheckpoint", "UNetFormats", "UNetONNX", "UNetInference", "UNetDrawing", "UNetImages"]),
 
+        // What the subcommands do, as library calls: prediction, conversion, verification, round trips.
+        .target(
+            name: "UNetPipelines",
+            dependencies: ["UNetCheckpoint", "UNetFormats", "UNetInference", "UNetImages", "UNetONNX", "UNetBioImage"]),
+
         // The command line.
         .executableTarget(
             name: "unet-ckpt",
             dependencies: [
                 "UNetCheckpoint", "UNetFormats", "UNetInference", "UNetDrawing", "UNetImages", "UNetONNX",
-                "UNetBioImage",
+                "UNetBioImage", "UNetPipelines",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -142,6 +148,11 @@ let package = Package(
         .testTarget(
             name: "UNetBioImageTests",
             dependencies: ["UNetBioImage", "UNetFormats", "UNetInference", "UNetCheckpoint", "TestSupport"]),
+        .testTarget(
+            name: "UNetPipelinesTests",
+            dependencies: [
+                "UNetPipelines", "UNetCheckpoint", "UNetFormats", "UNetInference", "UNetImages", "TestSupport",
+            ]),
         .testTarget(
             name: "CommandLineTests",
             dependencies: [

@@ -13,7 +13,7 @@ public struct ImageError: UNetCkptError {
     public let file: String?
     public let message: String
 
-    public init(_ kind: Kind, file: String, _ message: String) {
+    public init(_ kind: Kind, file: String?, _ message: String) {
         self.kind = kind
         self.file = file
         self.message = message

@@ -26,19 +26,18 @@ struct SlidingOptions: ParsableArguments {
     var mirrorAxes: String?
 
     func validate() throws {
-        _ = try choices(dims: 3)
+        _ = try choices()
     }
 
-    /// The choices for a network with `dims` spatial axes.
-    func choices(dims: Int) throws -> SlidingWindow.Choices {
+    /// The choices given (a window of one side is that side along every axis of the network).
+    func choices() throws -> SlidingWindow.Choices {
         var choices = SlidingWindow.Choices(overlap: overlap, mirror: mirror)
         if let window {
             let sides = window.split(whereSeparator: { ",x×".contains($0) }).map { Int($0) }
             guard !sides.isEmpty, sides.allSatisfy({ ($0 ?? 0) > 0 }) else {
                 throw ValidationError("--window must be one positive size or one per axis (e.g. 96 or 8,16,16)")
             }
-            let values = sides.map { $0! }
-            choices.window = values.count == 1 ? Array(repeating: values[0], count: dims) : values
+            choices.window = sides.map { $0! }
         }
         if let overlap, !(0..<1).contains(overlap) { throw ValidationError("--overlap must be at least 0 and below 1") }
         if let blend {

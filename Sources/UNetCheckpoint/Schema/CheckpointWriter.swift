@@ -19,29 +19,34 @@ public struct WriteOptions: Sendable {
     /// Fills in metadata still being computed when writing starts (such as the SHA-256 of a
     /// conversion's source, ``MetadataCompletion``); unet-ckpt files call it after the tensors are
     /// written, so the two overlap; other formats call it first.
-    public var completeMetadata: MetadataCompletion?
+    package var completeMetadata: MetadataCompletion?
 
-    public init(
-        storage: Storage = .contiguous, schemaVersion: SchemaVersion = .current, writtenAt: Date? = Date(),
-        completeMetadata: MetadataCompletion? = nil
-    ) {
+    public init(storage: Storage = .contiguous, schemaVersion: SchemaVersion = .current, writtenAt: Date? = Date()) {
         self.storage = storage
         self.schemaVersion = schemaVersion
         self.writtenAt = writtenAt
+    }
+
+    /// Options whose metadata is finished by `completeMetadata` once the tensors are written.
+    package init(
+        storage: Storage = .contiguous, schemaVersion: SchemaVersion = .current, writtenAt: Date? = Date(),
+        completeMetadata: MetadataCompletion?
+    ) {
+        self.init(storage: storage, schemaVersion: schemaVersion, writtenAt: writtenAt)
         self.completeMetadata = completeMetadata
     }
 }
 
 /// Metadata finished late: called with the checkpoint's metadata to fill in what was pending.
-public struct MetadataCompletion: Sendable {
+package struct MetadataCompletion: Sendable {
     private let complete: @Sendable (inout CheckpointMetadata) throws -> Void
 
-    public init(_ complete: @escaping @Sendable (inout CheckpointMetadata) throws -> Void) {
+    package init(_ complete: @escaping @Sendable (inout CheckpointMetadata) throws -> Void) {
         self.complete = complete
     }
 
     /// `metadata` with the pending fields filled in.
-    public func callAsFunction(_ metadata: CheckpointMetadata) throws -> CheckpointMetadata {
+    package func callAsFunction(_ metadata: CheckpointMetadata) throws -> CheckpointMetadata {
         var metadata = metadata
         try complete(&metadata)
         return metadata

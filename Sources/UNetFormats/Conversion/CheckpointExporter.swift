@@ -12,7 +12,7 @@ public enum CheckpointExporter {
             [MilesialLayout.name, MilesialSequentialLayout.name, MonaiBasicUNetLayout.name]
                 + libraryLayouts.map { $0.name }.filter { $0 != MonaiBasicUNetLayout.name } + [CanonicalLayout.name]
         case .kerasH5, .kerasWeights: [KerasLayout.graphName, KerasLayout.name]
-        case .keras, .onnx, .bioimageio: []
+        case .keras, .bioimageio: []
         }
     }
 
@@ -36,10 +36,6 @@ public enum CheckpointExporter {
         if format != .unetH5, let complete = options.completeMetadata {
             checkpoint.metadata = try complete(checkpoint.metadata)
             options.completeMetadata = nil
-        }
-        if format == .onnx {
-            throw FormatError(
-                .unsupported, file: path, "ONNX models are written by UNetONNX's ONNXExporter, not by the formats")
         }
         if format == .bioimageio {
             throw FormatError(
@@ -132,7 +128,7 @@ public enum CheckpointExporter {
             } else {
                 try KerasWriter.writeLegacy(layers, to: path)
             }
-        case .keras, .onnx, .bioimageio:
+        case .keras, .bioimageio:
             break
         }
         return notes

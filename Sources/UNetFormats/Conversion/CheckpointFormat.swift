@@ -15,8 +15,6 @@ public enum CheckpointFormat: String, CaseIterable, Sendable {
     case kerasWeights = "keras-weights"
     /// Keras 3 `model.save("x.keras")`: a zip with the config and the weights.
     case keras
-    /// An ONNX model of the whole network (`.onnx`), written by UNetONNX; export only.
-    case onnx
     /// A BioImage Model Zoo model package (`.bioimageio.zip`, or a folder or `rdf.yaml`): written
     /// by UNetBioImage, read through the weights it holds that unet-ckpt reads (docs/bioimageio.md).
     case bioimageio
@@ -36,8 +34,6 @@ public enum CheckpointFormat: String, CaseIterable, Sendable {
             self = .safetensors
         } else if lower.hasSuffix(".keras") {
             self = .keras
-        } else if lower.hasSuffix(".onnx") {
-            self = .onnx
         } else {
             return nil
         }
@@ -77,7 +73,7 @@ public enum CheckpointFormat: String, CaseIterable, Sendable {
     }
 
     /// The error for reading a file of a format unet-ckpt only writes.
-    static func exportOnly(_ path: String) -> FormatError {
+    package static func exportOnly(_ path: String) -> FormatError {
         FormatError(
             .unsupported, file: path,
             "an ONNX model: ONNX is an export-only format for unet-ckpt (it writes .onnx files but does not read "

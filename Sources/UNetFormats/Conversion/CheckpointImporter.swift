@@ -17,7 +17,7 @@ public struct ImportedCheckpoint: Sendable {
     public var containerEntries: [String: JSONValue] = [:]
     /// With `digestLater`, what fills in the source's SHA-256 once it is computed (pass it on
     /// as `WriteOptions.completeMetadata`); nil when nothing is pending.
-    public var pendingProvenance: MetadataCompletion? = nil
+    package var pendingProvenance: MetadataCompletion? = nil
 }
 
 /// Reads any supported file into a canonical `Checkpoint`: the format is recognised from the
@@ -32,12 +32,19 @@ public enum CheckpointImporter {
     ///   - mapFile: map the file and use its pages in place where tensors lie contiguous and
     ///     uncompressed (unet-ckpt HDF5, PyTorch zip), instead of copies; the file must then stay
     ///     unmodified while the checkpoint is in use (`FileMapping`).
-    ///   - digestLater: return before the source's SHA-256 (provenance) is computed: the
-    ///     checkpoint's `metadata.source.sha256` is then nil and ``ImportedCheckpoint/pendingProvenance``
-    ///     fills it in, so a writer can write the tensors meanwhile.
     public static func read(
         _ path: String, format: CheckpointFormat? = nil, mapping: MappingFile? = nil, weights: WeightsChoice? = nil,
-        mapFile: Bool = false, digestLater: Bool = false
+        mapFile: Bool = false
+    ) throws -> ImportedCheckpoint {
+        try read(path, format: format, mapping: mapping, weights: weights, mapFile: mapFile, digestLater: false)
+    }
+
+    /// ``read(_:format:mapping:weights:mapFile:)``, and with `digestLater` returning before the
+    /// source's SHA-256 (provenance) is computed: the checkpoint's `metadata.source.sha256` is
+    /// then nil and `pendingProvenance` fills it in, so a writer can write the tensors meanwhile.
+    package static func read(
+        _ path: String, format: CheckpointFormat? = nil, mapping: MappingFile? = nil, weights: WeightsChoice? = nil,
+        mapFile: Bool = false, digestLater: Bool
     ) throws -> ImportedCheckpoint {
         let (path, entries) = try ModelFolder.resolve(path)
         let format = try format ?? CheckpointFormat.detect(path)
@@ -47,7 +54,7 @@ public enum CheckpointImporter {
             digestLater: digestLater)
     }
 
-    /// ``read(_:format:mapping:weights:mapFile:digestLater:)`` of a file whose format is known,
+    /// ``read(_:format:mapping:weights:mapFile:)`` of a file whose format is known,
     /// with the entries the layouts read beside its weights.
     static func read(
         _ path: String, format: CheckpointFormat, entries: [String: JSONValue], mapping: MappingFile?,
@@ -146,8 +153,6 @@ public enum CheckpointImporter {
                 throw FormatError(.unsupported, file: path, "--weights ema: a Keras file holds no EMA weights")
             }
             return try KerasReader.read(path, format: format)
-        case .onnx:
-            throw CheckpointFormat.exportOnly(path)
         case .bioimageio:
             throw FormatError(.unsupported, file: path, "a BioImage Model Zoo package is read through its weights")
         }

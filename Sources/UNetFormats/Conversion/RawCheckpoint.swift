@@ -88,7 +88,7 @@ public struct RawCheckpoint: Sendable, Encodable {
 
 extension CheckpointImporter {
     /// Reads a foreign file's tensors under its own keys, without a layout, for a file whose
-    /// layout is unknown. Damaged files fail as they do for ``read(_:format:mapping:weights:mapFile:digestLater:)``.
+    /// layout is unknown. Damaged files fail as they do for ``read(_:format:mapping:weights:mapFile:)``.
     /// - Parameters:
     ///   - path: the file.
     ///   - reason: why the layouts did not describe it (the reading's error).

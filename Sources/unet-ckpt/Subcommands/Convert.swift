@@ -5,6 +5,7 @@ import UNetCheckpoint
 import UNetFormats
 import UNetInference
 import UNetONNX
+import UNetPipelines
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -83,16 +84,15 @@ struct Convert: ParsableCommand {
             throw ValidationError("--dtype must be f32, f16 or bf16, not \"\(dtype)\"")
         }
         for (flag, value) in [("--from", from), ("--to", to)] {
-            if let value, CheckpointFormat(rawValue: value) == nil {
-                let all = CheckpointFormat.allCases.map(\.rawValue).joined(separator: ", ")
+            if let value, ConversionFormat(name: value) == nil {
+                let all = ConversionFormat.names.joined(separator: ", ")
                 throw ValidationError("\(flag) must be one of \(all), not \"\(value)\"")
             }
         }
-        guard let outputFormat = to.flatMap(CheckpointFormat.init(rawValue:)) ?? CheckpointFormat(outputPath: output)
-        else {
+        guard let outputFormat = destination else {
             throw ValidationError("cannot tell the output format from \"\(output)\": use --to or a known extension")
         }
-        if outputFormat == .bioimageio {
+        if outputFormat == .bioImagePackage {
             if layout != nil { throw ValidationError("--layout does not apply to bioimageio output") }
             if schemaVersion != nil || compress || embedProbe {
                 throw ValidationError("--schema-version, --compress and --embed-probe apply to unet-h5 output")
@@ -105,7 +105,7 @@ struct Convert: ParsableCommand {
                 "--name, --description, --author, --license, --cite, --tag and --no-attach-checkpoint apply to "
                     + "bioimageio output only")
         }
-        if outputFormat == .onnx || outputFormat == .bioimageio {
+        if outputFormat == .onnx || outputFormat == .bioImagePackage {
             let range = ONNXExportOptions.supportedOpsets
             if let opset, !range.contains(opset) {
                 throw ValidationError(
@@ -132,121 +132,30 @@ struct Convert: ParsableCommand {
         }
     }
 
-    func run() throws {
-        let outputFormat = to.flatMap(CheckpointFormat.init(rawValue:)) ?? CheckpointFormat(outputPath: output)!
-        var imported: ImportedCheckpoint!
-        try reportingErrors(options) {
-            let mapping = try reading.mapping()
-            // Mapped: tensors go from the source's pages to the output with no copy in between
-            // (the output is a new file renamed into place, so the source's pages stay valid).
-            imported = try CheckpointImporter.read(
-                input, format: from.flatMap(CheckpointFormat.init(rawValue:)), mapping: mapping,
-                weights: reading.weights,
-                mapFile: true,
-                digestLater: true)
-        }
-        var checkpoint = imported.checkpoint
-        for note in imported.notes { printNote(note) }
-        printNote(
-            "read \(imported.format.rawValue), layout \(imported.layout): \(checkpoint.architecture.descriptionLines[0])"
-        )
-        if let name = dtype, let target = DType(shortName: name) {
-            let converted = checkpoint.converted(to: target)
-            let error = ConversionError(from: checkpoint, to: converted)
-            printNote(
-                "converted to \(target.rawValue): largest absolute error \(Format.number(error.absolute)), "
-                    + "largest relative error \(Format.number(error.relative))")
-            checkpoint = converted
-        }
-        if expect.count == 2 {
-            do {
-                let input = try NumpyArray(contentsOf: expect[0]).featureMap()
-                let expected = try NumpyArray(contentsOf: expect[1]).featureMap()
-                let match = try ProbeMaker.match(checkpoint, input: input, expected: expected, tolerance: tolerance)
-                let measured =
-                    "largest absolute difference \(Format.number(match.absolute)), "
-                    + "\(Format.number(match.relativeToRange)) of the expected output's range"
-                guard match.within else {
-                    printError(
-                        "the converted network does not compute \(expect[1]) from \(expect[0]): \(measured) "
-                            + "(tolerance \(Format.number(tolerance))); nothing was written")
-                    throw ExitStatus.verificationFailed
-                }
-                printNote("the converted network reproduces \(expect[1]): \(measured)")
-                if outputFormat == .unetH5 || outputFormat == .bioimageio {
-                    checkpoint.probe = Probe(
-                        input: Tensor(shape: input.shape, values: input.values),
-                        output: Tensor(shape: expected.shape, values: expected.values),
-                        relativeTolerance: 0, absoluteTolerance: tolerance * match.range)
-                }
-            } catch let error as InferenceError {
-                printError("--expect: \(error.message)")
-                throw ExitStatus.unreadableInput
-            }
-        }
-        if embedProbe {
-            guard outputFormat == .unetH5 else { throw ValidationError("--embed-probe needs a unet-h5 output") }
-            do {
-                checkpoint.probe = try ProbeMaker.probe(for: checkpoint)
-                printNote(
-                    "embedded a probe: input \(checkpoint.probe!.input.shape), output \(checkpoint.probe!.output.shape)"
-                )
-            } catch {
-                printError("cannot compute the probe: \(error.message)")
-                throw ExitStatus.unreadableInput
-            }
-        }
-        // The source's digest, still being computed, is recorded once the tensors are written.
-        let writeOptions = WriteOptions(
-            storage: compress ? .compressed(level: gzipLevel) : .contiguous,
-            schemaVersion: schemaVersion.flatMap(SchemaVersion.init) ?? .current,
-            completeMetadata: imported.pendingProvenance)
-        try reportingErrors(options, while: .writing) {
-            if outputFormat == .bioimageio {
-                if let complete = imported.pendingProvenance { checkpoint.metadata = try complete(checkpoint.metadata) }
-                var export = try package.exportOptions()
-                export.onnx = ONNXExportOptions(
-                    opset: opset ?? ONNXExportOptions.defaultOpset, foldBatchNorm: foldBatchnorm, otherHeads: false)
-                do {
-                    for note in try BioImageExporter.write(checkpoint, to: output, options: export) { printNote(note) }
-                } catch let error as BioImageExportError {
-                    throw FormatError(.unsupported, file: output, error.message)
-                }
-            } else if outputFormat == .onnx {
-                guard layout == nil else {
-                    throw FormatError(
-                        .unsupported, file: output,
-                        "an ONNX model has no key layout: its initializers use canonical keys")
-                }
-                do {
-                    try ONNXExporter.write(
-                        checkpoint, to: output,
-                        options: ONNXExportOptions(
-                            opset: opset ?? ONNXExportOptions.defaultOpset, foldBatchNorm: foldBatchnorm))
-                } catch let error as ONNXExportError {
-                    throw FormatError(.unsupported, file: output, error.message)
-                }
-            } else {
-                let notes = try CheckpointExporter.write(
-                    checkpoint, to: output, format: outputFormat, layout: layout, options: writeOptions)
-                for note in notes { printNote(note) }
-            }
-        }
-        print("wrote \(output) (\(outputFormat.rawValue))")
+    /// The destination's format: --to's, else the output's extension's.
+    private var destination: ConversionFormat? {
+        to.flatMap { ConversionFormat(name: $0) } ?? ConversionFormat(outputPath: output)
     }
-}
 
-/// The largest absolute and relative change of any value between two checkpoints of one
-/// architecture (relative to the original value; a non-finite value converts to itself).
-struct ConversionError {
-    var absolute = 0.0
-    var relative = 0.0
-
-    init(from original: Checkpoint, to converted: Checkpoint) {
-        for (key, tensor) in original.tensors {
-            let difference = LargestDifference(converted.tensors[key]!.floatValues(), tensor.floatValues())
-            absolute = max(absolute, difference.absolute)
-            relative = max(relative, difference.relative ?? 0)
+    func run() throws {
+        var request = ConversionRequest(input: input, output: output, destination: destination!)
+        request.sourceFormat = from.flatMap { ConversionFormat(name: $0) }
+        (request.weights, request.layout) = (reading.weights, layout)
+        request.dtype = dtype.flatMap { DType(shortName: $0) }
+        request.storage = compress ? .compressed(level: gzipLevel) : .contiguous
+        request.schemaVersion = schemaVersion.flatMap(SchemaVersion.init) ?? .current
+        request.embedProbe = embedProbe
+        if expect.count == 2 {
+            request.expectation = .init(input: expect[0], output: expect[1], tolerance: tolerance)
         }
+        request.onnx = ONNXExportOptions(opset: opset ?? ONNXExportOptions.defaultOpset, foldBatchNorm: foldBatchnorm)
+        if request.destination == .bioImagePackage { request.package = try package.exportOptions() }
+        var conversion: Conversion!
+        try reportingErrors(options) {
+            request.mapping = try reading.mapping()
+            conversion = try Conversion(request, notes: printNote)
+        }
+        try reportingErrors(options, while: .writing) { try conversion.write(notes: printNote) }
+        print("wrote \(output) (\(request.destination.name))")
     }
 }

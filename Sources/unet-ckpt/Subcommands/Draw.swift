@@ -82,7 +82,7 @@ struct Draw: ParsableCommand {
     }
 
     private func loadArchitecture() throws -> (UNetArchitecture, CheckpointMetadata) {
-        if let json = try ArchitectureJSON.read(checkpoint) { return (json, CheckpointMetadata()) }
+        if let json = try UNetArchitecture.readJSONFile(checkpoint) { return (json, CheckpointMetadata()) }
         let format = try CheckpointFormat.detect(ModelFolder.weightsFile(checkpoint))
         if format == .unetH5 {
             let file = try CheckpointFile(path: checkpoint)
@@ -92,53 +92,5 @@ struct Draw: ParsableCommand {
             checkpoint, format: format, mapping: try reading.mapping(), weights: reading.weights)
         for note in imported.notes { printWarning(note) }
         return (imported.checkpoint.architecture, imported.checkpoint.metadata)
-    }
-}
-
-/// A bare architecture description (the `architecture` JSON of docs/format.md §3) in a file:
-/// schema 2.0's, or schema 1.0's (told by its `out_channels` and `conv` and no `heads`), migrated.
-enum ArchitectureJSON {
-    /// Architecture files are small; a larger file starting with `{` is refused unread.
-    static let sizeLimit = 1 << 20
-
-    /// The validated architecture, or nil when the file does not start with `{` (another format).
-    static func read(_ path: String) throws -> UNetArchitecture? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
-        let head = (try? handle.read(upToCount: 64)) ?? Data()
-        guard head.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "{") else { return nil }
-        try handle.seek(toOffset: 0)
-        let data = try handle.read(upToCount: sizeLimit + 1) ?? Data()
-        guard data.count <= sizeLimit else {
-            throw CheckpointError(.notACheckpoint, file: path, "a JSON file larger than \(sizeLimit) bytes")
-        }
-        let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
-        let version1 =
-            object.map { $0["heads"] == nil && ($0["out_channels"] != nil || $0["conv"] != nil) } ?? false
-        let architecture: UNetArchitecture
-        do {
-            if version1 {
-                let description = try JSONDecoder().decode(ArchitectureV1.self, from: data)
-                do {
-                    try description.validate()
-                } catch {
-                    throw CheckpointError(.invalid, file: path, "invalid architecture (1.0)", problems: error.problems)
-                }
-                architecture = UNetArchitecture(description)
-            } else {
-                architecture = try JSONDecoder().decode(UNetArchitecture.self, from: data)
-            }
-        } catch let error as CheckpointError {
-            throw error
-        } catch {
-            throw CheckpointError(
-                .notACheckpoint, file: path, "not an architecture JSON (docs/format.md §3)", cause: "\(error)")
-        }
-        do {
-            try architecture.validate()
-        } catch {
-            throw CheckpointError(.invalid, file: path, "invalid architecture", problems: error.problems)
-        }
-        return architecture
     }
 }

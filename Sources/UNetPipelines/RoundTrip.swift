@@ -5,14 +5,20 @@ import UNetInference
 
 /// `verify --roundtrip`: the checkpoint is written in every format it can be written to, read
 /// back, and run on the same input; each route's output is compared with the original's.
-struct RoundTrip {
-    struct Route: Encodable {
-        let name: String
-        let maxAbsolute: Double
-        let maxRelative: Double
+public enum RoundTrip {
+    /// One format (and element type) the checkpoint went through, and how the output changed.
+    public struct Route: Encodable, Sendable {
+        /// The format and element type (`pytorch`, `unet-h5 float16`, …), and `(unet-ckpt keys)`
+        /// when the source layout could not hold the network.
+        public let name: String
+        /// The largest absolute difference from the original's output.
+        public let maxAbsolute: Double
+        /// The largest relative difference (0 when none is defined).
+        public let maxRelative: Double
         /// The largest absolute difference allowed, relative to the largest output value.
-        let tolerance: Double
-        let passed: Bool
+        public let tolerance: Double
+        /// Whether the difference is within the tolerance.
+        public let passed: Bool
         enum CodingKeys: String, CodingKey {
             case name, tolerance, passed
             case maxAbsolute = "max_abs", maxRelative = "max_rel"
@@ -21,10 +27,15 @@ struct RoundTrip {
 
     /// Lossless routes must give identical outputs; 16-bit routes within these shares of the
     /// output's largest magnitude (measured on the fixtures: f16 ≲ 1e-3, bf16 ≲ 1e-2).
-    static let float16Tolerance = 5e-3
-    static let bfloat16Tolerance = 5e-2
+    public static let float16Tolerance = 5e-3
+    /// The bfloat16 routes' tolerance (see ``float16Tolerance``).
+    public static let bfloat16Tolerance = 5e-2
 
-    static func run(_ checkpoint: Checkpoint, input: FeatureMap) throws -> [Route] {
+    /// Writes `checkpoint` in every format that can hold it (in a temporary folder, removed
+    /// afterwards), reads each back and compares its output on `input` with the original's.
+    /// - Returns: the routes in order: unet-h5, pytorch, safetensors, the Keras formats for
+    ///   Keras networks, then unet-h5 in float16 and bfloat16.
+    public static func run(_ checkpoint: Checkpoint, input: FeatureMap) throws -> [Route] {
         let reference = try UNetModel(checkpoint).predict(input)
         let scale = Double(reference.values.map { abs($0) }.max() ?? 1)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(

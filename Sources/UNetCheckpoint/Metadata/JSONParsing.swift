@@ -98,20 +98,25 @@ private struct JSONTextParser {
         }
         while true {
             elements.append(try value())
+            if try closes(UInt8(ascii: "]"), "] in an array") { return .array(elements) }
+        }
+    }
+
+    /// After an element or member: whether its array or object ends here (after a comma too, as
+    /// JSONDecoder allows) or goes on after a comma.
+    private mutating func closes(_ close: UInt8, _ what: String) throws(JSONSyntaxError) -> Bool {
+        skipWhitespace()
+        switch current {
+        case UInt8(ascii: ","):
+            position += 1
             skipWhitespace()
-            switch current {
-            case UInt8(ascii: ","):
-                position += 1
-                skipWhitespace()
-                if current == UInt8(ascii: "]") {
-                    position += 1
-                    return .array(elements)
-                }
-            case UInt8(ascii: "]"):
-                position += 1
-                return .array(elements)
-            default: throw failure("expected , or ] in an array")
-            }
+            guard current == close else { return false }
+            position += 1
+            return true
+        case close:
+            position += 1
+            return true
+        default: throw failure("expected , or \(what)")
         }
     }
 
@@ -131,20 +136,7 @@ private struct JSONTextParser {
             position += 1
             let member = try value()
             if members[key] == nil { members[key] = member }
-            skipWhitespace()
-            switch current {
-            case UInt8(ascii: ","):
-                position += 1
-                skipWhitespace()
-                if current == UInt8(ascii: "}") {
-                    position += 1
-                    return .object(members)
-                }
-            case UInt8(ascii: "}"):
-                position += 1
-                return .object(members)
-            default: throw failure("expected , or } in an object")
-            }
+            if try closes(UInt8(ascii: "}"), "} in an object") { return .object(members) }
         }
     }
 

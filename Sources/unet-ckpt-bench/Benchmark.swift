@@ -314,15 +314,11 @@ struct Compare: ParsableCommand {
 
     // MARK: Helpers
 
+    /// Our output's largest difference from the peer's as a fraction of the peer's range (the
+    /// measure of `ProbeMaker`); infinite when the sizes differ.
     static func largestRelativeDifference(_ a: [Float], _ b: [Float]) -> Double {
         guard a.count == b.count, !a.isEmpty else { return .infinity }
-        var largest = 0.0, low = Double.infinity, high = -Double.infinity
-        for (x, y) in zip(a, b) {
-            largest = max(largest, abs(Double(x) - Double(y)))
-            low = min(low, Double(y))
-            high = max(high, Double(y))
-        }
-        return largest / max(high - low, .leastNormalMagnitude)
+        return ProbeMaker.differenceOfRange(a, b).relativeToRange
     }
 
     func fileBytes(_ path: String) throws -> Int {

@@ -5,7 +5,7 @@ import UNetCheckpoint
 ///
 /// libhdf5 (Debian's 1.10.8 has about twenty unpatched malformed-file bugs) can crash or loop on
 /// a hostile file, and no Swift code can catch a segmentation fault. So the `unet-ckpt` the user
-/// starts forks itself and waits: a child that dies by a signal or
+/// starts re-executes itself with the same arguments and waits: a child that dies by a signal or
 /// runs longer than the time limit becomes one line on stderr and exit code 2, and the temporary
 /// files a killed child leaves beside its output are removed. Output files are written
 /// atomically, so the destination is either untouched or complete.
@@ -32,58 +32,48 @@ enum Supervisor {
     }
 
     /// In the child (or when supervision is off, or for help and version) returns nil; in the
-    /// parent waits for the child and returns the exit status to end with.
-    ///
-    /// The child is a `fork` of this process at the start of `main`, before any thread exists:
-    /// it has the loaded libraries and the parsed environment already, so supervision costs no
-    /// second process start (docs/performance.md, "Start-up").
+    /// parent runs the child and returns the exit status to end with.
     static func superviseUnlessChild() -> Int32? {
         let environment = ProcessInfo.processInfo.environment
         guard environment[childMarker] == nil, environment["UNET_CKPT_UNSUPERVISED"] == nil else { return nil }
         let arguments = Array(CommandLine.arguments.dropFirst())
         guard !asksOnlyForText(arguments) else { return nil }
-        // Until the parent forwards them, the signals that end a command wait (blocked); a parent
-        // process may also have left them blocked (test runners do).
-        let forwarded = [SIGINT, SIGTERM, SIGHUP]
-        var blocked = sigset_t()
-        sigemptyset(&blocked)
-        for signal in forwarded { sigaddset(&blocked, signal) }
-        pthread_sigmask(SIG_BLOCK, &blocked, nil)
-        let child = fork()
-        if child <= 0 {
-            // The child (or, if fork failed, this process unsupervised) runs the command. A crash
-            // is left to the default action, which the parent reports in one line, instead of the
-            // runtime's backtrace.
-            if child == 0 {
-                setenv(childMarker, "1", 1)
-                for signal in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP] { Foundation.signal(signal, SIG_DFL) }
-            }
-            pthread_sigmask(SIG_UNBLOCK, &blocked, nil)
-            return nil
-        }
-        // Interrupts and termination requests reach the child, which ends as the user asked.
-        let forwarders = forwarded.map { signal in
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.arguments = arguments
+        var childEnvironment = environment
+        childEnvironment[childMarker] = "1"
+        // The parent reports a crash in one line; the runtime's backtrace would bury it.
+        if childEnvironment["SWIFT_BACKTRACE"] == nil { childEnvironment["SWIFT_BACKTRACE"] = "enable=no" }
+        process.environment = childEnvironment
+        // Standard input, output and error are inherited: the child talks to the user directly.
+        let finished = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in finished.signal() }
+        // Interrupts and termination requests reach the child, which ends as the user asked. The
+        // handlers exist before the child does; a signal that comes first is passed on at its start.
+        let pending = PendingSignal()
+        // A parent process may have left these blocked (test runners do); they must reach us.
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&unblock, signal) }
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
+        let forwarders = [SIGINT, SIGTERM, SIGHUP].map { signal in
             let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
-            source.setEventHandler { kill(child, signal) }
+            source.setEventHandler { pending.deliver(signal, to: process) }
             source.resume()
+            Foundation.signal(signal, SIG_IGN)
             return source
         }
         defer { forwarders.forEach { $0.cancel() } }
-        var pending = sigset_t()
-        sigpending(&pending)
-        for signal in forwarded where sigismember(&pending, signal) == 1 { kill(child, signal) }
-        for signal in forwarded { Foundation.signal(signal, SIG_IGN) }
-        pthread_sigmask(SIG_UNBLOCK, &blocked, nil)
-
-        let finished = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var status: Int32 = 0
-        Thread.detachNewThread {
-            while waitpid(child, &status, 0) < 0 && errno == EINTR {}
-            finished.signal()
+        do {
+            try process.run()
+        } catch {
+            return nil  // cannot re-execute (an unusual system): run unsupervised
         }
+        pending.started(process)
         let limit = timeLimit(for: arguments)
         if finished.wait(timeout: limit > 0 ? .now() + limit : .distantFuture) == .timedOut {
-            kill(child, SIGKILL)
+            kill(process.processIdentifier, SIGKILL)
             finished.wait()
             removeTemporaries(near: arguments)
             report(
@@ -91,16 +81,17 @@ enum Supervisor {
                     + "a reader loop; set UNET_CKPT_TIMEOUT to allow more)", arguments: arguments)
             return 2
         }
-        // waitpid's status: the exit code in bits 8-15, or the signal in bits 0-6.
-        let signal = status & 0x7f
-        guard signal != 0 else { return (status >> 8) & 0xff }
-        removeTemporaries(near: arguments)
-        // Ended as asked, or by a closed pipe (`unet-ckpt inspect … | head`): no report.
-        if [SIGINT, SIGTERM, SIGHUP, SIGPIPE].contains(signal) { return 128 + signal }
-        report(
-            "reading the input crashed the reader (signal \(signal), \(String(cString: strsignal(signal)))); "
-                + "the file is damaged or hostile, and nothing was written", arguments: arguments)
-        return 2
+        if process.terminationReason == .uncaughtSignal {
+            let signal = process.terminationStatus
+            removeTemporaries(near: arguments)
+            // Ended as asked, or by a closed pipe (`unet-ckpt inspect … | head`): no report.
+            if [SIGINT, SIGTERM, SIGHUP, SIGPIPE].contains(signal) { return 128 + signal }
+            report(
+                "reading the input crashed the reader (signal \(signal), \(String(cString: strsignal(signal)))); "
+                    + "the file is damaged or hostile, and nothing was written", arguments: arguments)
+            return 2
+        }
+        return process.terminationStatus
     }
 
     /// Test hook: `UNET_CKPT_INJECT_FAULT=segv` or `=hang` makes the (child) command crash or
@@ -118,6 +109,26 @@ enum Supervisor {
             UnsafeMutablePointer<Int>(bitPattern: 16)!.pointee = 1
         case "hang": while true { sleep(60) }
         default: break
+        }
+    }
+
+    /// Passes signals to the child once it runs; remembers one that arrives before.
+    final class PendingSignal: @unchecked Sendable {
+        private let lock = NSLock()
+        private var signal: Int32?
+        private var running = false
+
+        func deliver(_ signal: Int32, to process: Process) {
+            lock.lock()
+            defer { lock.unlock() }
+            if running { kill(process.processIdentifier, signal) } else { self.signal = signal }
+        }
+
+        func started(_ process: Process) {
+            lock.lock()
+            defer { lock.unlock() }
+            running = true
+            if let signal { kill(process.processIdentifier, signal) }
         }
     }
 

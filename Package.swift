@@ -105,11 +105,13 @@ let package = Package(
             name: "UNetPipelines",
             dependencies: ["UNetCheckpoint", "UNetFormats", "UNetInference", "UNetImages", "UNetONNX", "UNetBioImage"]),
 
-        // The command line.
+        // The command line, and its supervision, which forks before main (docs/robustness.md).
+        .target(name: "CSupervisor"),
         .executableTarget(
             name: "unet-ckpt",
             dependencies: [
-                "UNetCheckpoint", "UNetFormats", "UNetInference", "UNetDrawing", "UNetImages", "UNetONNX",
+                "CSupervisor", "UNetCheckpoint", "UNetFormats", "UNetInference", "UNetDrawing", "UNetImages",
+                "UNetONNX",
                 "UNetBioImage", "UNetPipelines",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
@@ -157,7 +159,7 @@ let package = Package(
             name: "CommandLineTests",
             dependencies: [
                 "TestSupport", "UNetCheckpoint", "UNetFormats", "UNetImages", "UNetInference", "unet-ckpt",
-                "unet-ckpt-fuzz",
+                "unet-ckpt-fuzz", "CSupervisor",
             ]),
     ]
 )

@@ -46,18 +46,38 @@ public final class HDF5Group: HDF5Object {
         }
     }
 
-    /// What a direct child is. Soft and external links count as `.other` and are never followed.
-    public func kind(of name: String) throws -> ChildKind {
+    /// A direct child, opened once: a group, a dataset (described), or neither.
+    public enum Child {
+        case group(HDF5Group)
+        case dataset(HDF5Dataset)
+        /// A soft or external link (never followed), or an object that is neither.
+        case other
+    }
+
+    /// Opens a direct child, whichever kind it is, with one lookup.
+    public func child(_ name: String) throws -> Child {
         HDF5Library.prepare()
         let hard = chdf5_is_hard_link(handle.id, name)
         if hard < 0 { throw HDF5Error.fromStack("look up \(childPath(name))", file: file) }
         guard hard == 1 else { return .other }
-        let id = H5Oopen(handle.id, name, chdf5_p_default())
-        let object = Handle(try checkID(id, "open \(childPath(name))", file: file), close: H5Oclose)
-        switch H5Iget_type(object.id) {
-        case H5I_GROUP: return .group
-        case H5I_DATASET: return .dataset
-        default: return .other
+        let what = "open \(childPath(name))"
+        let id = try checkID(H5Oopen(handle.id, name, chdf5_p_default()), what, file: file)
+        // The object's id is a group's or a dataset's id, which those types take and close.
+        switch H5Iget_type(id) {
+        case H5I_GROUP: return .group(HDF5Group(id: id, file: file, path: childPath(name)))
+        case H5I_DATASET: return .dataset(try HDF5Dataset(id: id, file: file, path: childPath(name)))
+        default:
+            H5Oclose(id)
+            return .other
+        }
+    }
+
+    /// What a direct child is. Soft and external links count as `.other` and are never followed.
+    public func kind(of name: String) throws -> ChildKind {
+        switch try child(name) {
+        case .group: .group
+        case .dataset: .dataset
+        case .other: .other
         }
     }
 

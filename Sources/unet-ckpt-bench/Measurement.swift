@@ -20,6 +20,12 @@ struct Runs: Codable {
     var seconds: [Double] = []
     var peakRSS: [Int] = []
 
+    /// Adds the runs of another measurement of the same command.
+    mutating func append(_ other: Runs) {
+        seconds += other.seconds
+        peakRSS += other.peakRSS
+    }
+
     /// The median time, the figure every ratio uses (robust to one disturbed run).
     var median: Double { Self.median(seconds) }
     var medianRSS: Int? { peakRSS.isEmpty ? nil : Int(Self.median(peakRSS.map(Double.init))) }

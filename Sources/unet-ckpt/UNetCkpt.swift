@@ -17,10 +17,11 @@ struct UNetCkpt: ParsableCommand {
         version: UNetCheckpointLibrary.version,
         subcommands: [Inspect.self, Verify.self, Diff.self, Convert.self, Predict.self, Draw.self])
 
-    /// Every command runs in a supervised child process (see ``Supervisor``), so that a file that
-    /// makes a C library fault or loop ends in a clear error instead of a crash or a hang.
+    /// Every command that reads a file runs in a supervised child process (see ``Supervisor``), so
+    /// that a file that makes a C library fault or loop ends in a clear error instead of a crash or
+    /// a hang.
     static func main() {
-        if let status = Supervisor.superviseUnlessChild() { Foundation.exit(status) }
+        if let status = Supervisor.enterMain() { Foundation.exit(status) }
         Supervisor.injectFaultForTests()
         Self.main(nil)
     }

@@ -341,8 +341,7 @@ public final class CheckpointFile {
         -> T
     {
         do {
-            let data = try JSONEncoder().encode(value)
-            return try JSONDecoder().decode(type, from: data)
+            return try value.decode(type)
         } catch let error as DecodingError {
             throw CheckpointError(
                 .invalid, file: file, "the \(what) JSON does not follow the schema: \(error.readable(root: what))")
@@ -403,8 +402,9 @@ public final class CheckpointFile {
         let group = try root.group("probe")
         var shapes: [String: [Int]] = [:]
         for name in ["input", "output"] {
-            guard (try? group.kind(of: name)) == .dataset else { throw TensorProblem(message: "no \(name) dataset") }
-            let dataset = try group.dataset(name)
+            guard case .dataset(let dataset)? = try? group.child(name) else {
+                throw TensorProblem(message: "no \(name) dataset")
+            }
             guard dataset.type.elementType == .float32 else { throw TensorProblem(message: "\(name) is not float32") }
             guard dataset.shape.count == rank, let count = dataset.elementCount, count <= 1 << 28 else {
                 throw TensorProblem(
@@ -473,9 +473,9 @@ struct DatasetWalk {
                 return
             }
             let childPath = path + "/" + child
-            switch try group.kind(of: child) {
-            case .group: try walk(try group.group(child), path: childPath, depth: depth + 1)
-            case .dataset: datasets[childPath] = try group.dataset(child)
+            switch try group.child(child) {
+            case .group(let subgroup): try walk(subgroup, path: childPath, depth: depth + 1)
+            case .dataset(let dataset): datasets[childPath] = dataset
             case .other: problems.append("\(childPath) is a link or an object that is not a group or dataset")
             }
         }

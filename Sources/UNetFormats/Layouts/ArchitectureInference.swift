@@ -71,8 +71,7 @@ enum ArchitectureInference {
 
         let merged = JSONValue.object(object).merging(.object(known))
         do {
-            let data = try JSONEncoder().encode(merged)
-            let version1 = try JSONDecoder().decode(ArchitectureV1.self, from: data)
+            let version1 = try merged.decode(ArchitectureV1.self)
             do throws(ArchitectureError) {
                 try version1.validate()
             } catch {

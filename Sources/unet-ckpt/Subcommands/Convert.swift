@@ -9,6 +9,7 @@ import UNetPipelines
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "convert",
         abstract: "Convert between unet-ckpt HDF5, PyTorch .pth, safetensors and Keras files, or export ONNX.",
         discussion: """
             The input format is recognised from the content, the output format from the extension \

@@ -5,6 +5,7 @@ import UNetFormats
 
 struct Diff: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "diff",
         abstract: "Compare two checkpoints of any formats and layouts through their canonical keys.",
         discussion: """
             Per tensor: largest absolute and relative difference, cosine similarity and the share of \

@@ -6,6 +6,7 @@ import UNetFormats
 
 struct Draw: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "draw",
         abstract: "Draw the network as the paper's U: an SVG picture of its feature maps and operations.",
         discussion: """
             One box per feature map with its channels and, for the input size, its side; arrows for \

@@ -6,6 +6,7 @@ import UNetFormats
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "inspect",
         abstract: "Summarise a checkpoint: architecture, stages, tensors, sizes and metadata.",
         discussion: """
             Without --stats no tensor data is read. --json prints the document described in docs/cli.md. \

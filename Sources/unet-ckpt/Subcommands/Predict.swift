@@ -8,6 +8,7 @@ import UNetPipelines
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "predict",
         abstract:
             "Run a checkpoint on an image (PNG, TIFF), a volume (NIfTI, TIFF stack) or an array (.npy) and write masks, probabilities or overlays.",
         discussion: """

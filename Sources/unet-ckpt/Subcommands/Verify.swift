@@ -7,6 +7,7 @@ import UNetPipelines
 
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "verify",
         abstract: "Check a checkpoint against its schema and every tensor against its checksum.",
         discussion: """
             Exit 0 only when everything holds; 1 when a tensor, the structure or the embedded probe is wrong \

@@ -206,7 +206,7 @@ public struct Prediction {
 
     /// The notes of a choice made for the user: warnings as warnings, the rest as notes.
     private func say(_ notes: [String]) {
-        for text in notes { note(text.hasPrefix("warning:") ? "warning: \(text)" : "note: \(text)") }
+        for text in notes { note(text.hasPrefix("warning:") ? text : "note: \(text)") }
     }
 
     private func report(_ done: Int, of total: Int, _ unit: String) {

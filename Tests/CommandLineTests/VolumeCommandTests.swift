@@ -103,6 +103,32 @@ struct VolumeCommandTests {
         #expect(written.channels == 3 && written.spatial == [10, 34, 29])
     }
 
+    @Test("a volume whose spacing is not the plans' gets one warning saying so")
+    func spacingWarning() throws {
+        let directory = try TemporaryDirectory()
+        // The fixture with its x spacing (NIfTI-1 pixdim[1], bytes 80-83) doubled, uncompressed.
+        let unzip = Process()
+        unzip.executableURL = URL(fileURLWithPath: "/bin/gzip")
+        unzip.arguments = ["-dc", Fixtures.path("sliding/nnunet-3d.nii.gz")]
+        let pipe = Pipe()
+        unzip.standardOutput = pipe
+        try unzip.run()
+        var header = pipe.fileHandleForReading.readDataToEndOfFile()
+        unzip.waitUntilExit()
+        let spacing = header.subdata(in: 80..<84).withUnsafeBytes { $0.loadUnaligned(as: Float.self) }
+        #expect(spacing == 0.8)
+        withUnsafeBytes(of: spacing * 2) { header.replaceSubrange(80..<84, with: $0) }
+        let volume = directory.file("respaced.nii")
+        try header.write(to: URL(fileURLWithPath: volume))
+        let folder = Fixtures.path(
+            "libraries/nnunet/Dataset207_nnunet_plainconv_3d_anisotropic/nnUNetTrainer__nnUNetPlans__3d_fullres")
+        let result = try runUNetCkpt(["predict", folder, "--input", volume, "--output", directory.file("out.npy")])
+        #expect(result.status == 0, "\(result.standardError)")
+        let warnings = result.standardError.split(separator: "\n").filter { $0.hasPrefix("warning:") }
+        #expect(warnings.count == 1, "\(result.standardError)")
+        #expect(warnings.first?.hasPrefix("warning: the volume's spacing") == true, "\(warnings)")
+    }
+
     @Test("the normalisation nnU-Net's plans record: CTNormalization as nnU-Net computes it")
     func ctNormalization() throws {
         let volume = try NIfTIFile.read(Fixtures.path("sliding/nnunet-3d.nii.gz"), order: .zyx)

@@ -3,6 +3,7 @@
 #include "unet_supervisor.h"
 
 #include <errno.h>
+#include <link.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,23 @@ static double time_limit(int argc, char **argv) {
     return argc > 1 && strcmp(argv[1], "predict") == 0 ? 0 : 600;
 }
 
+/* Set in the environment of a re-executed child (see runtime_is_shared). */
+static const char child_marker[] = "UNET_CKPT_SUPERVISED";
+
+static int names_swift_runtime(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    (void)data;
+    return info->dlpi_name != NULL && strstr(info->dlpi_name, "libswiftCore.so") != NULL;
+}
+
+/* Whether the Swift runtime is a shared library (debug builds), whose constructors ran before
+   this one. Its locks cache each thread's id on first use (`ulock_get_tid`), and a forked child
+   keeps the parent's: the first contended lock then spins for ever (seen in CI: two threads in
+   `once_slow`). Such a child re-executes itself at once. With the runtime linked statically
+   (release builds, `make build`), no Swift code has run before this constructor and the fork
+   runs on. */
+static int runtime_is_shared(void) { return dl_iterate_phdr(names_swift_runtime, NULL) != 0; }
+
 static double seconds_since(const struct timespec *start) {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -96,6 +114,10 @@ static int wait_for_child(pid_t child, double limit, const sigset_t *waited) {
 __attribute__((constructor(101))) static void unet_ckpt_supervise_early(int argc, char **argv, char **envp) {
     (void)envp;
     state.role = UNET_CKPT_DIRECT;
+    if (getenv(child_marker) != NULL) {
+        state.role = UNET_CKPT_SUPERVISED_CHILD;
+        return;
+    }
     if (argc < 1 || getenv("UNET_CKPT_UNSUPERVISED") != NULL
         || asks_only_for_text(argc, argv) || is_test_runner())
         return;
@@ -132,7 +154,14 @@ __attribute__((constructor(101))) static void unet_ckpt_supervise_early(int argc
             /* A supervisor killed outright takes its command with it. */
             prctl(PR_SET_PDEATHSIG, SIGKILL);
             if (getppid() != parent) _exit(128 + SIGKILL);
-            /* The environment stays as it is: the Swift runtime finds argv next to it. */
+            if (runtime_is_shared()) {
+                setenv(child_marker, "1", 1);
+                execv("/proc/self/exe", argv);
+                static const char message[] = "error: unet-ckpt: cannot start the supervised command\n";
+                (void)!write(STDERR_FILENO, message, sizeof message - 1);
+                _exit(2);
+            }
+            /* Otherwise the environment stays as it is: the Swift runtime finds argv next to it. */
         }
         return;
     }

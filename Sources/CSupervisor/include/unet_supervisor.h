@@ -5,7 +5,9 @@
    A constructor that runs before any other code of the executable (before the Swift runtime,
    Foundation or any library has started a thread or taken a lock) forks the process when the
    command reads files: the child runs the command; the parent waits for it, passes SIGINT,
-   SIGTERM and SIGHUP on, kills it at the time limit, and ends with the child's exit status. Only
+   SIGTERM and SIGHUP on, kills it at the time limit, and ends with the child's exit status. (Where
+   the Swift runtime is a shared library, as in debug builds, the child re-executes itself first:
+   supervisor.c, runtime_is_shared.) Only
    when the child did not exit by itself (a signal, or the time limit) does the parent go on into
    main, which reports it and removes what the child left (Sources/unet-ckpt/Supervisor.swift). */
 

@@ -7,7 +7,8 @@ import UNetCheckpoint
 /// libhdf5 (Debian's 1.10.8 has about twenty unpatched malformed-file bugs) can crash or loop on
 /// a hostile file, and no Swift code can catch a segmentation fault. So the `unet-ckpt` the user
 /// starts forks before any of its code runs (Sources/CSupervisor: a constructor, before the Swift
-/// runtime, Foundation or any library has a thread or a lock to inherit) and waits: the child runs
+/// runtime, Foundation or any library has a thread or a lock to inherit; where the runtime is a
+/// shared library, as in debug builds, the child re-executes itself) and waits: the child runs
 /// the command; a child that dies by a signal or runs longer than the time limit becomes one line
 /// on stderr and exit code 2, and the temporary files a killed child leaves beside its output are
 /// removed. Output files are written atomically, so the destination is either untouched or

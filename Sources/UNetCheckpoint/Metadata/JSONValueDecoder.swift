@@ -2,7 +2,9 @@ import Foundation
 
 extension JSONValue {
     /// Decodes a `Decodable` value from this parsed JSON as `JSONDecoder` (default strategies)
-    /// decodes it from the text: the same values, and the same errors with the same coding paths.
+    /// decodes it from the text: the same values, and an error wherever it throws one. The error
+    /// names the field's coding path, also for a number that does not fit the type (JSONDecoder
+    /// gives no path there), and a null where a value is needed is `valueNotFound`.
     ///
     /// Going through `JSONEncoder` and `JSONDecoder` would print the value and parse it again, and
     /// their checks for special types (dates, data, string-keyed dictionaries) make the runtime scan
@@ -44,7 +46,7 @@ private struct JSONValueDecoding: Decoder {
 
     func singleValueContainer() throws -> any SingleValueDecodingContainer { self }
 
-    /// `typeMismatch`, or `valueNotFound` for null, as `JSONDecoder` throws them.
+    /// `typeMismatch`, or `valueNotFound` for null, with `JSONDecoder`'s descriptions.
     func mismatch(_ type: Any.Type, _ what: String) -> DecodingError {
         if value == .null {
             return .valueNotFound(
